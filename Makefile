@@ -1,0 +1,57 @@
+# Two commands for a fresh machine: `make book` (the main job) and `make test`.
+# Each target is one or two commands; the work lives in icl_lib/, notebooks/ and tests/.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROFILE ?= book
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+MATHJAX := book/_extra/mathjax/tex-svg-full.js
+JB_FLAGS := --warningiserror --nitpick --keep-going
+
+.PHONY: setup sync execute book test bench lint clean
+
+setup: $(VENV)/.installed $(MATHJAX)
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.txt -e .
+	touch $@
+
+# MathJax 3 (self-contained SVG build) from the npm registry, served by the book itself.
+$(MATHJAX):
+	mkdir -p .cache $(dir $@)
+	cd .cache && npm pack --silent mathjax@3.2.2 >/dev/null
+	tar -xzf .cache/mathjax-3.2.2.tgz -C .cache package/es5/tex-svg-full.js
+	cp .cache/package/es5/tex-svg-full.js $@
+
+# py:percent is the source of truth; refresh the paired .ipynb from it.
+sync: setup
+	$(BIN)/jupytext --quiet --to ipynb --update $(NOTEBOOKS)
+
+# Execute every chapter with papermill into executed/ (same depth as notebooks/, so relative
+# paths such as ../results resolve the same way when nbval re-executes them).
+execute: sync
+	mkdir -p executed results
+	for nb in $(NOTEBOOKS:.py=.ipynb); do \
+	  $(BIN)/papermill --no-progress-bar --cwd executed $$nb executed/$$(basename $$nb) -p profile $(PROFILE) || exit 1; \
+	done
+	echo $(PROFILE) > executed/PROFILE
+
+book: setup
+	$(MAKE) execute PROFILE=$(PROFILE)
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+
+test: setup
+	$(BIN)/python -m tests.ensure_chromium
+	$(MAKE) execute PROFILE=smoke
+	$(BIN)/jupyter-book build . $(JB_FLAGS) --path-output _build/smoke
+	BOOK_HTML=_build/smoke/_build/html $(BIN)/pytest tests executed --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+bench: setup
+	$(BIN)/python benchmarks/throughput.py
+
+lint: setup
+	$(BIN)/ruff check icl_lib tests notebooks
+
+clean:
+	rm -rf _build executed results .cache book/_extra

@@ -1,0 +1,63 @@
+"""One-step learners computed in closed form from the context (Eqs. 1-3); they never call `models`.
+
+Each returns the logits (..., B, C), the argument of the outer softmax. Learning rates and
+coefficients may be floats or tensors of any shape S, giving logits (*S, B, C): that is how the
+searches evaluate a whole grid at once.
+Chapters: `02_proofs`, `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from icl_lib.kernels import Kernel
+from icl_lib.tasks import Contexts
+
+__all__ = ["gd_step", "kernel_gd_step", "adaptive_kernel_gd_step"]
+
+
+def _as_coefficient(value: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    return t[..., None, None]  # broadcast against (B, C)
+
+
+def gd_step(ctx: Contexts, eta: float | torch.Tensor) -> torch.Tensor:
+    """One GD step on the cross-entropy loss from W_0 = 0 (Eq. 2, Appendix B).
+
+    logits = eta/n sum_i y_i <x_i, x_query>.
+    """
+    dots = (ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1)  # (B, n)
+    base = (dots.unsqueeze(-2) @ ctx.y_onehot()).squeeze(-2) / ctx.n  # (B, C)
+    return _as_coefficient(eta, base) * base
+
+
+def kernel_gd_step(ctx: Contexts, eta: float | torch.Tensor, kernel: Kernel) -> torch.Tensor:
+    """One step of functional GD in the RKHS of `kernel` from f = 0 (Eq. 3, Appendix C).
+
+    logits = eta/n sum_i y_i k(x_i, x_query).
+    """
+    k = kernel(ctx.x_query, ctx.x)  # (B, n)
+    base = (k.unsqueeze(-2) @ ctx.y_onehot()).squeeze(-2) / ctx.n  # (B, C)
+    return _as_coefficient(eta, base) * base
+
+
+def adaptive_kernel_gd_step(
+    ctx: Contexts, c_eta: float | torch.Tensor, c_sigma: float | torch.Tensor, *, include_query: bool = True
+) -> torch.Tensor:
+    """One RBF-kernel GD step with the context-adaptive learning rate eta(X) (Eq. 1, Section 3.3).
+
+    logits = c_eta sum_i y_i exp(c_sigma <x_i, x_q>/sqrt(d+C)) / sum_j exp(c_sigma <x_j, x_q>/sqrt(d+C)).
+    With `include_query` the normaliser also runs over the query itself (j = query, a term
+    exp(c_sigma ||x_q||^2/sqrt(d+C))), as in softmax attention where the query attends to itself;
+    the query carries the label 0, so it adds nothing to the numerator.
+    """
+    D = ctx.d + ctx.C  # noqa: N806
+    dots = (ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1)  # (B, n)
+    if include_query:
+        dots = torch.cat([dots, (ctx.x_query * ctx.x_query).sum(-1, keepdim=True)], dim=-1)  # (B, n+1)
+    c_sigma_t = torch.as_tensor(c_sigma, dtype=dots.dtype, device=dots.device)[..., None, None]
+    weights = torch.softmax(c_sigma_t * dots / math.sqrt(D), dim=-1)  # (*S, B, n[+1])
+    weighted_labels = (weights[..., : ctx.n].unsqueeze(-2) @ ctx.y_onehot()).squeeze(-2)  # (*S, B, C)
+    return _as_coefficient(c_eta, weighted_labels) * weighted_labels

@@ -1,0 +1,103 @@
+"""Figures: one style for the whole book (sizes, a colour per class, fonts).
+
+Functions take tensors/arrays and return the matplotlib Figure; they never train or sample.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from icl_lib.tasks import Contexts
+
+__all__ = ["CLASS_COLOURS", "use_style", "plot_context", "plot_task_figure", "plot_region_uniformity", "plot_deviations"]
+
+CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def use_style() -> None:
+    """The book's matplotlib style."""
+    plt.rcParams.update({
+        "figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.titlesize": 11,
+        "axes.spines.top": False, "axes.spines.right": False, "figure.constrained_layout.use": True,
+    })
+
+
+def _colour(c: int) -> str:
+    return CLASS_COLOURS[c % len(CLASS_COLOURS)]
+
+
+def plot_context(ax, ctx: Contexts, index: int = 0) -> None:
+    """One context (d = 2 or 3): points coloured by class, prototypes as arrows, the query as a star."""
+    x, y = ctx.x[index].cpu().numpy(), ctx.y[index].cpu().numpy()
+    z, xq, yq = ctx.prototypes[index].cpu().numpy(), ctx.x_query[index].cpu().numpy(), int(ctx.y_query[index])
+    d = x.shape[1]
+    if d not in (2, 3):
+        raise ValueError(f"plot_context draws d = 2 or 3, got d={d}")
+    for c in range(ctx.C):
+        pts = x[y == c]
+        ax.scatter(*pts.T, s=10, color=_colour(c), label=f"class {c + 1}")
+        if d == 2:
+            ax.annotate("", xy=z[c] * 1.25, xytext=(0, 0), annotation_clip=False,  # drawn even if the tip is off the data
+                        arrowprops={"arrowstyle": "->", "color": _colour(c), "lw": 1.8})
+        else:
+            ax.quiver(0, 0, 0, *(z[c] * 1.3), color=_colour(c), linewidth=1.8, arrow_length_ratio=0.12)
+    ax.scatter(*xq, marker="*", s=220, color=_colour(yq), edgecolor="black", linewidth=0.8, label="query", zorder=5)
+    if d == 2:
+        theta = np.linspace(0, 2 * np.pi, 200)
+        ax.plot(np.cos(theta), np.sin(theta), color="0.85", lw=0.8, zorder=0)
+        ax.set_aspect("equal")
+        ax.set_xlim(-1.35, 1.35)
+        ax.set_ylim(-1.35, 1.35)
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+    else:
+        ax.set_box_aspect((1, 1, 1))
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+        ax.set_zlabel("$x_3$")
+
+
+def plot_task_figure(ctx2: Contexts, ctx3: Contexts, index: int = 0):
+    """Figure 1 (b, c): one full context for d = 2 and one for d = 3."""
+    use_style()
+    fig = plt.figure(figsize=(10, 4.6))
+    ax2 = fig.add_subplot(1, 2, 1)
+    plot_context(ax2, ctx2, index)
+    ax2.set_title(f"b) d = 2, C = {ctx2.C}, n = {ctx2.n}")
+    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
+    plot_context(ax3, ctx3, index)
+    ax3.set_title(f"c) d = 3, C = {ctx3.C}, n = {ctx3.n}")
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    return fig
+
+
+def plot_region_uniformity(ours: dict[int, np.ndarray], reference: dict[int, np.ndarray], p_values: dict[int, float]):
+    """Empirical CDFs of a statistic of points in one class region: our sampler vs plain rejection."""
+    use_style()
+    fig, axes = plt.subplots(1, len(ours), figsize=(3.2 * len(ours), 2.8), sharey=True)
+    for ax, d in zip(np.atleast_1d(axes), sorted(ours), strict=True):
+        for values, label, style in ((ours[d], "this sampler", "-"), (reference[d], "plain rejection", "--")):
+            v = np.sort(values)
+            ax.plot(v, np.arange(1, v.size + 1) / v.size, style, label=label)
+        ax.set_title(f"d = {d}  (KS p = {p_values[d]:.2f})")
+        ax.set_xlabel(r"$\langle x, z_c \rangle$ within class $c$")
+    np.atleast_1d(axes)[0].set_ylabel("empirical CDF")
+    np.atleast_1d(axes)[0].legend(fontsize=8, frameon=False)
+    return fig
+
+
+def plot_deviations(names: list[str], deviations: list[float], *, floor: float = 1e-18):
+    """Max deviation of each equivalence on a log scale, with float64 machine epsilon marked."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.0))
+    values = np.maximum(np.asarray(deviations, dtype=float), floor)
+    ax.barh(range(len(names)), values, color="#1f77b4")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.axvline(float(torch.finfo(torch.float64).eps), color="black", ls="--", lw=1, label="float64 eps")
+    ax.set_xlabel("max |difference| of the predicted probabilities")
+    ax.legend(frameon=False, fontsize=8)
+    return fig

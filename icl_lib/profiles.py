@@ -1,0 +1,86 @@
+"""Size profiles (`smoke`, `book`, `paper`) and the validation of notebook parameters.
+
+Every chapter's `parameters` cell is checked right after it by `check_parameters`, so a bad
+value (`papermill ... -p d -1`) fails at once with a message naming the parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from icl_lib.validation import check_choice, check_positive_int
+
+__all__ = ["PROFILES", "Profile", "get_profile", "check_parameters", "resolve_device"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work a chapter does. `smoke` is for tests (seconds), `book` is what the published
+    book shows (minutes on 2 CPU cores), `paper` uses the paper's budgets (Appendix G)."""
+
+    name: str
+    n_task_checks: int  # contexts sampled for the task's checks (chapter 01)
+    n_proof_contexts: int  # contexts on which the equivalences are checked (chapter 02)
+    n_uniformity: int  # points per test of uniformity within a region (chapter 01)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", n_task_checks=512, n_proof_contexts=16, n_uniformity=2_000),
+    "book": Profile("book", n_task_checks=10_000, n_proof_contexts=512, n_uniformity=20_000),
+    "paper": Profile("paper", n_task_checks=10_000, n_proof_contexts=2048, n_uniformity=100_000),
+}
+
+
+def get_profile(name: str) -> Profile:
+    return PROFILES[check_choice("profile", name, tuple(PROFILES))]
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' if available else 'cpu'; 'cuda' without a GPU is a clear error."""
+    import torch
+
+    check_choice("device", device, ("auto", "cpu", "cuda"))
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for, but torch sees no CUDA device; use device='cpu' or 'auto'")
+    return device
+
+
+def check_parameters(
+    *,
+    profile: str,
+    results_path: str,
+    seed: int = 0,
+    d: int | None = None,
+    C: int | None = None,  # noqa: N803
+    n: int | None = None,
+    dims: list[int] | None = None,
+    **positive_ints: int,
+) -> Profile:
+    """Validate a chapter's parameters; returns its Profile. Raises ValueError naming the bad one."""
+    prof = get_profile(profile)
+    if not isinstance(results_path, str) or not results_path.endswith(".json"):
+        raise ValueError(f"results_path={results_path!r} must be a path ending in .json")
+    Path(results_path).parent.mkdir(parents=True, exist_ok=True)
+    check_positive_int("seed", seed, minimum=0)
+    if d is not None:
+        check_positive_int("d", d, minimum=2)
+    if C is not None:
+        check_positive_int("C", C, minimum=2)
+    if n is not None:
+        check_positive_int("n", n)
+        if C is not None and n % C:
+            raise ValueError(f"n={n} must be divisible by C={C}")
+    if dims is not None:
+        if not isinstance(dims, list | tuple) or not dims:
+            raise ValueError(f"dims={dims!r} must be a non-empty list of dimensions, e.g. [2, 3, 5, 10]")
+        for value in dims:
+            check_positive_int("dims", value, minimum=2)
+    for name, value in positive_ints.items():
+        check_positive_int(name, value)
+    return prof

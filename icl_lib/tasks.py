@@ -1,0 +1,309 @@
+"""The in-context classification task of Section 2.1 (chapter `01_task`).
+
+C prototypes z_1..z_C are drawn uniformly on the sphere S^{d-1}; every point of the sphere
+belongs to the class of its nearest prototype. A context holds n/C points of each class, each
+uniform on the sphere *within* its class region, and a query whose class is uniform over the C
+classes and whose position is uniform within that class region.
+
+Exactness. Rejection sampling is done per context on one i.i.d. stream of uniform candidates:
+the first n/C candidates that land in each class are the context points of that class and the
+next candidate of the query's class is the query. Since the candidates are i.i.d., each kept
+point is uniform in its region and independent of the others. A context whose stream falls
+short keeps drawing from its own stream; the prototypes are never redrawn (that would bias the
+task against contexts with a small region). On the circle (d = 2) a region is an arc between
+two midpoints, so points are drawn directly as angles inside the arc, without rejection: the
+smallest arc is heavy-tailed and rejection would stall on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from icl_lib.validation import check_positive_int
+
+__all__ = ["Contexts", "sample_contexts", "sample_contexts_plain", "nearest_prototype", "task_checks", "region_uniformity"]
+
+
+@dataclass(frozen=True)
+class Contexts:
+    """A batch of classification contexts (Section 2.1).
+
+    Context points are stored grouped by class (class 0 first). The models have no positional
+    encoding, so their predictions do not depend on this order.
+    """
+
+    x: torch.Tensor  # (B, n, d) context inputs on the unit sphere
+    y: torch.Tensor  # (B, n) int64 labels in 0..C-1
+    x_query: torch.Tensor  # (B, d)
+    y_query: torch.Tensor  # (B,) int64
+    prototypes: torch.Tensor  # (B, C, d) class vectors z_c (hidden from the model)
+
+    @property
+    def batch_size(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def d(self) -> int:
+        return self.x.shape[2]
+
+    @property
+    def C(self) -> int:  # noqa: N802 (the paper's name)
+        return self.prototypes.shape[1]
+
+    def y_onehot(self) -> torch.Tensor:
+        """One-hot labels, (B, n, C), in the dtype of `x`."""
+        return torch.nn.functional.one_hot(self.y, self.C).to(self.x.dtype)
+
+    def tokens(self) -> torch.Tensor:
+        """The input matrix X of Section 2.2: rows [x_i, onehot(y_i)], query row [x_query, 0] last.
+
+        Returns (B, n+1, d+C).
+        """
+        context_rows = torch.cat([self.x, self.y_onehot()], dim=-1)  # (B, n, d+C)
+        zeros = self.x_query.new_zeros(self.batch_size, 1, self.C)
+        query_row = torch.cat([self.x_query[:, None, :], zeros], dim=-1)  # (B, 1, d+C)
+        return torch.cat([context_rows, query_row], dim=1)  # (B, n+1, d+C)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Contexts:
+        """Move to a device and/or cast the float tensors to `dtype`."""
+        return Contexts(
+            x=self.x.to(device=device, dtype=dtype),
+            y=self.y.to(device=device),
+            x_query=self.x_query.to(device=device, dtype=dtype),
+            y_query=self.y_query.to(device=device),
+            prototypes=self.prototypes.to(device=device, dtype=dtype),
+        )
+
+    def with_query(self, x_query: torch.Tensor) -> Contexts:
+        """The same contexts with another query input (used for sensitivities d yhat / d x_query)."""
+        return replace(self, x_query=x_query)
+
+    def __getitem__(self, index: slice | torch.Tensor) -> Contexts:
+        return Contexts(self.x[index], self.y[index], self.x_query[index], self.y_query[index], self.prototypes[index])
+
+
+def nearest_prototype(points: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+    """Label of the nearest prototype for unit vectors: argmax_c <x, z_c>.
+
+    points (B, m, d), prototypes (B, C, d) -> (B, m) int64.
+    """
+    return torch.einsum("bmd,bcd->bmc", points, prototypes).argmax(dim=-1)
+
+
+def _check_task_arguments(batch_size: int, n: int, d: int, C: int) -> None:  # noqa: N803
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("n", n)
+    check_positive_int("d", d, minimum=2)
+    check_positive_int("C", C, minimum=2)
+    if n % C != 0:
+        raise ValueError(f"n={n} must be divisible by C={C} (the context holds n/C points per class)")
+
+
+def _make_generator(seed: int | None, generator: torch.Generator | None, device: torch.device) -> torch.Generator:
+    if generator is not None:
+        if seed is not None:
+            raise ValueError("pass either seed= or generator=, not both")
+        return generator
+    if seed is None:
+        raise ValueError("pass seed= (an int) or generator= (a torch.Generator): sampling is always seeded")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be a non-negative int")
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _uniform_sphere(shape: tuple[int, ...], d: int, gen: torch.Generator, device, dtype) -> torch.Tensor:
+    g = torch.randn(*shape, d, generator=gen, device=device, dtype=dtype)
+    return g / g.norm(dim=-1, keepdim=True)
+
+
+def sample_contexts(
+    batch_size: int,
+    *,
+    n: int = 100,
+    d: int = 5,
+    C: int = 5,  # noqa: N803
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    prototypes: torch.Tensor | None = None,
+) -> Contexts:
+    """Sample `batch_size` contexts of the task of Section 2.1, exactly, vectorized over the batch.
+
+    `prototypes` (B, C, d) may be given to condition on fixed class vectors (used by the tests of
+    uniformity within a region); otherwise they are drawn uniformly on S^{d-1}.
+    See chapter `01_task`.
+    """
+    _check_task_arguments(batch_size, n, d, C)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    gen = _make_generator(seed, generator, device)
+    if prototypes is None:
+        prototypes = _uniform_sphere((batch_size, C), d, gen, device, dtype)  # (B, C, d)
+    else:
+        if prototypes.shape != (batch_size, C, d):
+            raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
+        prototypes = prototypes.to(device=device, dtype=dtype)
+    y_query = torch.randint(C, (batch_size,), generator=gen, device=device)  # (B,)
+    sampler = _sample_arcs if d == 2 else _sample_by_rejection
+    x, x_query = sampler(prototypes, n // C, y_query, gen)
+    y = torch.arange(C, device=device).repeat_interleave(n // C).expand(batch_size, n).contiguous()
+    return Contexts(x=x, y=y, x_query=x_query, y_query=y_query, prototypes=prototypes)
+
+
+def _sample_arcs(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: torch.Generator):
+    """d = 2: points uniform on the arc of each class, drawn as angles (no rejection)."""
+    B, C, _ = prototypes.shape  # noqa: N806
+    # Angles in float64: arcs can be ~1e-4 rad wide, where float32 angles misplace edge points.
+    z = prototypes.to(torch.float64)
+    angle = torch.atan2(z[..., 1], z[..., 0])  # (B, C)
+    order = angle.argsort(dim=-1)
+    sorted_angle = angle.gather(-1, order)  # (B, C) increasing
+    gap_next = torch.diff(sorted_angle, dim=-1, append=sorted_angle[:, :1] + 2 * math.pi)  # to the next prototype
+    gap_prev = gap_next.roll(1, dims=-1)  # from the previous prototype
+    start_sorted = sorted_angle - gap_prev / 2  # the arc of a prototype spans the two midpoints
+    width_sorted = (gap_prev + gap_next) / 2
+    start = torch.empty_like(start_sorted).scatter_(-1, order, start_sorted)  # back to class order
+    width = torch.empty_like(width_sorted).scatter_(-1, order, width_sorted)
+    u = torch.rand(B, C, k + 1, generator=gen, device=prototypes.device, dtype=torch.float64)
+    theta = start[..., None] + width[..., None] * u  # (B, C, k+1)
+    points = torch.stack([theta.cos(), theta.sin()], dim=-1).to(prototypes.dtype)  # (B, C, k+1, 2)
+    x = points[:, :, :k].reshape(B, C * k, 2)
+    x_query = points[torch.arange(B, device=points.device), y_query, k]  # (B, 2)
+    return x.contiguous(), x_query
+
+
+def _sample_by_rejection(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: torch.Generator):
+    """d >= 3: one i.i.d. candidate stream per context; keep the first k of each class, then the query."""
+    B, C, d = prototypes.shape  # noqa: N806
+    device, dtype = prototypes.device, prototypes.dtype
+    # Slot (c, j) holds the j-th kept point of class c; slot (y_query, k) is the query.
+    out = torch.zeros(B, C, k + 1, d, device=device, dtype=dtype)
+    need = torch.full((B, C), k, device=device, dtype=torch.long)
+    need[torch.arange(B, device=device), y_query] += 1
+    have = torch.zeros(B, C, device=device, dtype=torch.long)
+    active = torch.arange(B, device=device)
+    chunk = 2 * (k + 1) * C  # about twice what an even split would need
+    while active.numel() > 0:
+        m = min(chunk, max(64, 2**25 // (active.numel() * d)))  # bound the chunk's memory
+        cand = _uniform_sphere((active.numel(), m), d, gen, device, dtype)  # (A, m, d)
+        label = nearest_prototype(cand, prototypes[active])  # (A, m)
+        onehot = torch.nn.functional.one_hot(label, C)  # (A, m, C)
+        rank = (onehot.cumsum(dim=1) - 1).gather(-1, label[..., None]).squeeze(-1)  # rank within this chunk
+        slot = have[active].gather(-1, label) + rank  # (A, m) slot index in the stream of that class
+        keep = slot < need[active].gather(-1, label)
+        a_idx, m_idx = keep.nonzero(as_tuple=True)
+        out[active[a_idx], label[a_idx, m_idx], slot[a_idx, m_idx]] = cand[a_idx, m_idx]
+        have[active] = torch.minimum(have[active] + onehot.sum(dim=1), need[active])
+        active = active[(have[active] < need[active]).any(dim=-1)]
+        chunk *= 2  # the contexts left have a small region: draw more per round
+    x = out[:, :, :k].reshape(B, C * k, d).contiguous()
+    x_query = out[torch.arange(B, device=device), y_query, k]
+    return x, x_query
+
+
+def sample_contexts_plain(
+    batch_size: int,
+    *,
+    n: int = 100,
+    d: int = 5,
+    C: int = 5,  # noqa: N803
+    seed: int,
+    prototypes: np.ndarray | None = None,
+) -> Contexts:
+    """Plain twin of `sample_contexts`: a per-context, per-candidate numpy rejection loop.
+
+    Used only by the tests (as an independent reference distribution) and the benchmarks.
+    """
+    _check_task_arguments(batch_size, n, d, C)
+    rng = np.random.default_rng(seed)
+    k = n // C
+    xs, ys, xqs, yqs, zs = [], [], [], [], []
+    for b in range(batch_size):
+        z = rng.standard_normal((C, d)) if prototypes is None else np.asarray(prototypes[b], dtype=float)
+        z = z / np.linalg.norm(z, axis=-1, keepdims=True)
+        yq = int(rng.integers(C))
+        points: list[list[np.ndarray]] = [[] for _ in range(C)]
+        query = None
+        while query is None or any(len(p) < k for p in points):
+            v = rng.standard_normal(d)
+            v /= np.linalg.norm(v)
+            c = int(np.argmax(z @ v))
+            if len(points[c]) < k:
+                points[c].append(v)
+            elif c == yq and query is None:  # the (k+1)-th candidate of the query's class
+                query = v
+        xs.append(np.concatenate([np.stack(p) for p in points]))
+        ys.append(np.repeat(np.arange(C), k))
+        xqs.append(query)
+        yqs.append(yq)
+        zs.append(z)
+    to = torch.as_tensor
+    return Contexts(
+        x=to(np.stack(xs)), y=to(np.stack(ys)), x_query=to(np.stack(xqs)), y_query=to(np.array(yqs)), prototypes=to(np.stack(zs))
+    )
+
+
+def task_checks(ctx: Contexts) -> dict[str, float]:
+    """The task's invariants on a batch, as numbers a reader can see (chapter `01_task`).
+
+    - `min_per_class`, `max_per_class`: points of each class per context (both n/C when balanced);
+    - `frac_in_region`: share of context points whose nearest prototype is their label (1.0);
+    - `frac_query_in_region`: the same for the queries (1.0);
+    - `query_class_chi2_p`: chi-square p-value of the query classes against uniform.
+    """
+    from scipy.stats import chisquare
+
+    counts = torch.nn.functional.one_hot(ctx.y, ctx.C).sum(dim=1)  # (B, C)
+    in_region = nearest_prototype(ctx.x, ctx.prototypes) == ctx.y
+    query_in_region = nearest_prototype(ctx.x_query[:, None], ctx.prototypes)[:, 0] == ctx.y_query
+    query_counts = torch.bincount(ctx.y_query, minlength=ctx.C).cpu().numpy()
+    return {
+        "min_per_class": int(counts.min()),
+        "max_per_class": int(counts.max()),
+        "frac_in_region": float(in_region.double().mean()),
+        "frac_query_in_region": float(query_in_region.double().mean()),
+        "query_class_chi2_p": float(chisquare(query_counts).pvalue),
+    }
+
+
+def region_uniformity(d: int, *, C: int = 5, n: int = 100, n_points: int = 20_000, seed: int = 0, query: bool = False):  # noqa: N803
+    """Two-sample KS test: are the points of one class region uniform within it?
+
+    One set of prototypes is fixed (seeded). Ours: the points of class c* (the largest region)
+    from `sample_contexts` conditioned on those prototypes (or its queries of class c*, with
+    `query=True`). Reference: i.i.d. uniform points on the sphere kept when their nearest
+    prototype is c*, drawn by an independent numpy stream. The statistic is <x, z_{c*}>.
+    Returns (ours, reference, p_value).
+    """
+    from scipy.stats import ks_2samp
+
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((C, d))
+    z /= np.linalg.norm(z, axis=-1, keepdims=True)
+    reference: list[np.ndarray] = []
+    count, target = 0, None
+    while count < n_points:
+        v = rng.standard_normal((max(4 * n_points, 10_000), d))
+        v /= np.linalg.norm(v, axis=-1, keepdims=True)
+        label = (v @ z.T).argmax(-1)
+        if target is None:
+            target = int(np.bincount(label, minlength=C).argmax())
+        kept = v[label == target]
+        reference.append(kept)
+        count += len(kept)
+    ref_stat = (np.concatenate(reference)[:n_points] @ z[target])
+    per_context = 1 if query else n // C
+    batch = -(-n_points // per_context) * (C if query else 1)  # queries of class c* are 1/C of the contexts
+    protos = torch.as_tensor(z, dtype=torch.float64).expand(batch, C, d).contiguous()
+    ctx = sample_contexts(batch, n=n, d=d, C=C, seed=seed + 1, dtype=torch.float64, prototypes=protos)
+    pts = ctx.x_query[ctx.y_query == target] if query else ctx.x[ctx.y == target]
+    ours = (pts.numpy() @ z[target])[:n_points]
+    return ours, ref_stat, float(ks_2samp(ours, ref_stat).pvalue)

@@ -1,0 +1,30 @@
+"""Argument checks at the library's boundary: clear `ValueError`s that name the parameter."""
+
+from __future__ import annotations
+
+import numbers
+
+__all__ = ["check_positive_int", "check_positive_float", "check_choice"]
+
+
+def check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
+    """Return `value` if it is an int >= `minimum`, else raise ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}")
+    return int(value)
+
+
+def check_positive_float(name: str, value: object) -> float:
+    """Return `value` as a float if it is a finite number > 0, else raise ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 or value == float("inf"):
+        raise ValueError(f"{name}={value!r} must be a finite number > 0")
+    return float(value)
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """Return `value` if it is one of `choices`, else raise ValueError naming `name`."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} must be one of {', '.join(repr(c) for c in choices)}")
+    return str(value)

@@ -1,0 +1,53 @@
+"""The repository's own consistency: pins, pairing of notebooks, lint."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def _pins(lines):
+    return {line.strip() for line in lines if re.match(r"^\s*[A-Za-z0-9_.-]+==", line.strip().lstrip("- "))}
+
+
+def test_environment_yml_matches_requirements():
+    req = _pins((ROOT / "requirements.txt").read_text().splitlines())
+    env_lines = (ROOT / "environment.yml").read_text().splitlines()
+    env = {line.strip().lstrip("- ").strip() for line in env_lines if "==" in line}
+    assert req and env == req
+    assert any(re.search(r"python=3\.11\b", line) for line in env_lines)
+
+
+def test_pyproject_pins_the_same_torch():
+    assert 'torch==2.13.0' in (ROOT / "pyproject.toml").read_text()
+    assert "torch==2.13.0" in _pins((ROOT / "requirements.txt").read_text().splitlines())
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_paired_ipynb_matches_its_py_source(source):
+    paired = source.with_suffix(".ipynb")
+    assert paired.exists(), f"{paired.name} missing: run `make sync`"
+    a, b = jupytext.read(source), jupytext.read(paired)
+    assert [(c.cell_type, c.source) for c in a.cells] == [(c.cell_type, c.source) for c in b.cells], \
+        f"{paired.name} is out of date with {source.name}: run `make sync`"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_every_chapter_has_tagged_parameters(source):
+    nb = jupytext.read(source)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    names = {line.split("=")[0].strip() for line in tagged[0].source.splitlines() if "=" in line}
+    assert {"profile"} <= names and ("results_path" in names or "results_dir" in names)
+
+
+def test_ruff_is_clean():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "icl_lib", "tests", "notebooks"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

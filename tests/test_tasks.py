@@ -1,0 +1,111 @@
+"""The sampler of Section 2.1: exactness, vectorization, errors."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import chisquare, ks_2samp
+
+from icl_lib.tasks import nearest_prototype, region_uniformity, sample_contexts, sample_contexts_plain, task_checks
+
+DIMS = [2, 3, 5, 10]
+
+
+@pytest.mark.parametrize("d", DIMS)
+def test_balance_membership_and_shapes(d):
+    ctx = sample_contexts(1024, n=100, d=d, C=5, seed=d, dtype=torch.float64)
+    assert ctx.x.shape == (1024, 100, d) and ctx.y.shape == (1024, 100) and ctx.y.dtype == torch.int64
+    assert ctx.x_query.shape == (1024, d) and ctx.prototypes.shape == (1024, 5, d)
+    checks = task_checks(ctx)
+    assert checks["min_per_class"] == checks["max_per_class"] == 20
+    assert checks["frac_in_region"] == 1.0 and checks["frac_query_in_region"] == 1.0
+    assert torch.allclose(ctx.x.norm(dim=-1), torch.ones(1024, 100, dtype=torch.float64))
+    assert torch.allclose(ctx.prototypes.norm(dim=-1), torch.ones(1024, 5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("d", [3, 5, 10])
+def test_membership_in_float32(d):
+    ctx = sample_contexts(512, n=100, d=d, C=5, seed=1)
+    assert (nearest_prototype(ctx.x, ctx.prototypes) == ctx.y).all()
+
+
+def test_query_class_uniform():
+    ctx = sample_contexts(20_000, n=10, d=3, C=5, seed=7)
+    counts = torch.bincount(ctx.y_query, minlength=5).numpy()
+    assert chisquare(counts).pvalue > 1e-3
+    assert abs(counts / 20_000 - 0.2).max() < 0.015
+
+
+@pytest.mark.parametrize("d", DIMS)
+@pytest.mark.parametrize("query", [False, True])
+def test_uniform_within_region(d, query):
+    _, _, p = region_uniformity(d, n_points=4000, seed=11, query=query)
+    assert p > 1e-3
+
+
+def test_uniformity_test_has_power():
+    """The KS test of uniformity rejects points biased towards the prototype."""
+    ours, ref, _ = region_uniformity(3, n_points=4000, seed=11)
+    biased = np.sqrt(np.clip(ours, 0, 1))  # moves every point towards its prototype
+    assert ks_2samp(biased, ref).pvalue < 1e-6
+
+
+def test_matches_plain_rejection_sampler_in_distribution():
+    """Context-level statistics agree with the per-context numpy loop (independent implementation)."""
+    fast = sample_contexts(3000, n=20, d=3, C=4, seed=3, dtype=torch.float64)
+    plain = sample_contexts_plain(3000, n=20, d=3, C=4, seed=4)
+    for stat in (lambda c: (c.x * c.prototypes.gather(1, c.y[..., None].expand(-1, -1, 3))).sum(-1).flatten(),
+                 lambda c: (c.x_query * c.prototypes[torch.arange(len(c.y_query)), c.y_query]).sum(-1)):
+        assert ks_2samp(stat(fast).numpy(), stat(plain).numpy()).pvalue > 1e-3
+
+
+def test_tokens_layout():
+    ctx = sample_contexts(8, n=10, d=3, C=5, seed=0)
+    tokens = ctx.tokens()
+    assert tokens.shape == (8, 11, 8)
+    assert torch.equal(tokens[:, :10, :3], ctx.x) and torch.equal(tokens[:, -1, :3], ctx.x_query)
+    assert torch.equal(tokens[:, :10, 3:].argmax(-1), ctx.y) and torch.equal(tokens[:, :10, 3:].sum(-1), torch.ones(8, 10))
+    assert torch.equal(tokens[:, -1, 3:], torch.zeros(8, 5))
+
+
+def test_seeded_and_reproducible():
+    a = sample_contexts(64, d=5, seed=123)
+    b = sample_contexts(64, d=5, seed=123)
+    c = sample_contexts(64, d=5, seed=124)
+    assert torch.equal(a.x, b.x) and torch.equal(a.x_query, b.x_query) and not torch.equal(a.x, c.x)
+
+
+def test_d2_tiny_arcs_do_not_stall():
+    """d = 2 regions as small as ~1e-6 of the circle are sampled directly, inside their arc."""
+    angles = torch.tensor([0.0, 1e-5, 2e-5, 2.0, 4.0], dtype=torch.float64)
+    z = torch.stack([angles.cos(), angles.sin()], -1).expand(256, 5, 2).contiguous()
+    ctx = sample_contexts(256, n=100, d=2, C=5, seed=0, prototypes=z, dtype=torch.float64)
+    assert (nearest_prototype(ctx.x, ctx.prototypes) == ctx.y).all()
+    middle = torch.atan2(ctx.x[ctx.y == 1][:, 1], ctx.x[ctx.y == 1][:, 0])
+    assert middle.min() >= 0.5e-5 - 1e-12 and middle.max() <= 1.5e-5 + 1e-12
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    ({"n": 101}, "n=101 must be divisible by C=5"), ({"d": 1}, "d=1"), ({"C": 1}, "C=1"), ({"n": 0}, "n=0"),
+    ({"d": 2.5}, "d=2.5"), ({"seed": -1}, "seed=-1"),
+])
+def test_bad_arguments_name_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name.replace("(", r"\(")):
+        sample_contexts(4, **({"seed": 0} | kwargs))
+
+
+def test_seed_is_required():
+    with pytest.raises(ValueError, match="seed="):
+        sample_contexts(4)
+
+
+def test_batch_size_checked():
+    with pytest.raises(ValueError, match="batch_size=0"):
+        sample_contexts(0, seed=0)
+
+
+def test_d2_arcs_cover_the_circle():
+    ctx = sample_contexts(64, n=10, d=2, C=5, seed=2, dtype=torch.float64)
+    theta = torch.atan2(ctx.x[..., 1], ctx.x[..., 0])
+    assert theta.abs().max() <= math.pi + 1e-12
