@@ -51,7 +51,7 @@ bench: setup
 	$(BIN)/python benchmarks/throughput.py
 
 lint: setup
-	$(BIN)/ruff check icl_lib tests notebooks
+	$(BIN)/ruff check icl_lib tests notebooks benchmarks
 
 clean:
 	rm -rf _build executed results .cache book/_extra

@@ -15,7 +15,7 @@ import torch
 from icl_lib.kernels import Kernel
 from icl_lib.tasks import Contexts
 
-__all__ = ["gd_step", "kernel_gd_step", "adaptive_kernel_gd_step"]
+__all__ = ["gd_step", "kernel_gd_step", "adaptive_kernel_gd_step", "log_grid", "line_search_gd", "grid_search_adaptive"]
 
 
 def _as_coefficient(value: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -61,3 +61,39 @@ def adaptive_kernel_gd_step(
     weights = torch.softmax(c_sigma_t * dots / math.sqrt(D), dim=-1)  # (*S, B, n[+1])
     weighted_labels = (weights[..., : ctx.n].unsqueeze(-2) @ ctx.y_onehot()).squeeze(-2)  # (*S, B, C)
     return _as_coefficient(c_eta, weighted_labels) * weighted_labels
+
+
+def log_grid(low_exp: float, high_exp: float, num: int = 100, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """`num` values log-spaced from 10^low_exp to 10^high_exp (Appendix G's grids)."""
+    return torch.logspace(low_exp, high_exp, num, dtype=dtype)
+
+
+def line_search_gd(ctx: Contexts, etas: torch.Tensor, *, chunk: int = 25) -> tuple[float, torch.Tensor]:
+    """The eta minimising the mean cross-entropy of the GD step (Eq. 2) on `ctx`, and all the losses.
+
+    Vectorized over the grid (in chunks bounding memory); Appendix G: 100 values in [1, 10^2.5].
+    """
+    from icl_lib.metrics import per_context_loss
+
+    losses = torch.cat([per_context_loss(gd_step(ctx, part), ctx.y_query).mean(-1) for part in etas.split(chunk)])
+    return float(etas[losses.argmin()]), losses
+
+
+def grid_search_adaptive(
+    ctx: Contexts, c_etas: torch.Tensor, c_sigmas: torch.Tensor, *, include_query: bool = True, chunk: int = 4
+) -> tuple[float, float, torch.Tensor]:
+    """(c_eta, c_sigma) minimising the mean cross-entropy of Eq. 1 on `ctx`, and the loss grid.
+
+    The attention weights depend on c_sigma only, so they are computed once per c_sigma and
+    reused for the whole c_eta axis. Returns losses of shape (len(c_etas), len(c_sigmas)).
+    """
+    from icl_lib.metrics import per_context_loss
+
+    columns = []
+    for part in c_sigmas.split(chunk):
+        weighted = adaptive_kernel_gd_step(ctx, 1.0, part, include_query=include_query)  # (k, B, C)
+        logits = c_etas.to(weighted.dtype)[:, None, None, None] * weighted  # (E, k, B, C)
+        columns.append(per_context_loss(logits, ctx.y_query).mean(-1))  # (E, k)
+    losses = torch.cat(columns, dim=1)
+    i, j = divmod(int(losses.argmin()), losses.shape[1])
+    return float(c_etas[i]), float(c_sigmas[j]), losses

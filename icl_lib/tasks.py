@@ -181,29 +181,36 @@ def _sample_arcs(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: t
 
 
 def _sample_by_rejection(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: torch.Generator):
-    """d >= 3: one i.i.d. candidate stream per context; keep the first k of each class, then the query."""
+    """d >= 3: one i.i.d. candidate stream per context; keep the first k of each class, then the query.
+
+    Candidates are labelled before normalisation (argmax_c <g, z_c> does not depend on |g|), and
+    only the kept points are normalised. Drawing the candidates is most of the cost.
+    """
     B, C, d = prototypes.shape  # noqa: N806
     device, dtype = prototypes.device, prototypes.dtype
     # Slot (c, j) holds the j-th kept point of class c; slot (y_query, k) is the query.
     out = torch.zeros(B, C, k + 1, d, device=device, dtype=dtype)
-    need = torch.full((B, C), k, device=device, dtype=torch.long)
+    need = torch.full((B, C), k, device=device, dtype=torch.int32)
     need[torch.arange(B, device=device), y_query] += 1
-    have = torch.zeros(B, C, device=device, dtype=torch.long)
+    have = torch.zeros(B, C, device=device, dtype=torch.int32)
+    classes = torch.arange(C, device=device)
     active = torch.arange(B, device=device)
-    chunk = 2 * (k + 1) * C  # about twice what an even split would need
+    chunk = 2 * (k + 1) * C  # about twice an even split; the contexts left after a round have a small region
     while active.numel() > 0:
         m = min(chunk, max(64, 2**25 // (active.numel() * d)))  # bound the chunk's memory
-        cand = _uniform_sphere((active.numel(), m), d, gen, device, dtype)  # (A, m, d)
-        label = nearest_prototype(cand, prototypes[active])  # (A, m)
-        onehot = torch.nn.functional.one_hot(label, C)  # (A, m, C)
-        rank = (onehot.cumsum(dim=1) - 1).gather(-1, label[..., None]).squeeze(-1)  # rank within this chunk
-        slot = have[active].gather(-1, label) + rank  # (A, m) slot index in the stream of that class
-        keep = slot < need[active].gather(-1, label)
-        a_idx, m_idx = keep.nonzero(as_tuple=True)
-        out[active[a_idx], label[a_idx, m_idx], slot[a_idx, m_idx]] = cand[a_idx, m_idx]
-        have[active] = torch.minimum(have[active] + onehot.sum(dim=1), need[active])
-        active = active[(have[active] < need[active]).any(dim=-1)]
-        chunk *= 2  # the contexts left have a small region: draw more per round
+        cand = torch.randn(active.numel(), m, d, generator=gen, device=device, dtype=dtype)  # (A, m, d)
+        label = torch.einsum("amd,acd->amc", cand, prototypes[active]).argmax(dim=-1)  # (A, m)
+        is_class = (label.unsqueeze(-1) == classes).to(torch.int32)  # (A, m, C)
+        rank = is_class.cumsum(dim=1, dtype=torch.int32).gather(-1, label[..., None]).squeeze(-1) - 1  # rank in this chunk
+        have_a, need_a = have[active], need[active]
+        slot = have_a.gather(-1, label) + rank  # (A, m) position in the stream of that class
+        a_idx, m_idx = (slot < need_a.gather(-1, label)).nonzero(as_tuple=True)
+        out[active[a_idx], label[a_idx, m_idx], slot[a_idx, m_idx].long()] = cand[a_idx, m_idx]
+        have_a = torch.minimum(have_a + is_class.sum(dim=1, dtype=torch.int32), need_a)
+        have[active] = have_a
+        active = active[(have_a < need_a).any(dim=-1)]
+        chunk *= 2
+    out = out / out.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(dtype).tiny)
     x = out[:, :, :k].reshape(B, C * k, d).contiguous()
     x_query = out[torch.arange(B, device=device), y_query, k]
     return x, x_query

@@ -48,6 +48,6 @@ def test_every_chapter_has_tagged_parameters(source):
 
 
 def test_ruff_is_clean():
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "icl_lib", "tests", "notebooks"],
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "icl_lib", "tests", "notebooks", "benchmarks"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,299 @@
+"""Training self-attention on the task, as in Appendix G, with runs stored as artifacts.
+
+- Adam (default betas), gradient clipping by global norm *per model*, cross-entropy on the
+  query, a fresh batch of contexts every step, no causal mask.
+- An ensemble of S models (seeds and/or learning rates) is trained in one batched computation;
+  Adam and clipping are applied per model, so each member follows exactly the trajectory it
+  would follow alone (a test checks this).
+- The batch of step t is drawn from a generator seeded by (data_seed, t): a run resumed from
+  any checkpoint sees the same data, and a background thread may sample ahead.
+- A run lives in `runs/<key>/`, where the key hashes the full config and the library version;
+  a finished run is loaded, not retrained; a changed config gets another key. Writes are atomic.
+Chapters: `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`, `05_extraction`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import queue
+import tempfile
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import icl_lib
+from icl_lib.metrics import per_context_loss
+from icl_lib.models import SelfAttention, Weights
+from icl_lib.tasks import Contexts, sample_contexts
+from icl_lib.validation import check_choice, check_positive_float, check_positive_int
+
+__all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "run_key"]
+
+SCHEDULES = ("constant", "warmup_cosine")
+INIT_MODES = ("multiplier", "variance")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a run (and so its cache key)."""
+
+    kind: str  # "linear" | "softmax"
+    d: int
+    steps: int
+    lr: float | tuple[float, ...]  # peak learning rate; a tuple gives one per ensemble member
+    clip: float  # max global norm of each model's gradient
+    C: int = 5  # noqa: N815 (the paper's name)
+    n: int = 100
+    batch_size: int = 2048
+    seeds: tuple[int, ...] = (0,)  # one model per seed (initialisation)
+    data_seed: int = 0
+    shared_data: bool = True  # all members see the same batches (False: one stream per member)
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    final_lr_fraction: float = 0.0  # cosine decays to this fraction of the peak
+    init_scale: float = 0.002  # "we rescale the weights by 0.002" (Appendix G)
+    init_mode: str = "multiplier"  # 0.002 * N(0, 1/(d+C)) entries; "variance": N(0, 0.002/(d+C))
+    include_query: bool = True  # the query token attends to itself
+    eval_every: int = 100
+    n_eval: int = 512  # fixed evaluation set (Appendix G)
+    eval_seed: int = 10_000
+    checkpoint_every: int = 1000
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, ("linear", "softmax"))
+        check_positive_int("d", self.d, minimum=2)
+        check_positive_int("C", self.C, minimum=2)
+        check_positive_int("n", self.n)
+        if self.n % self.C:
+            raise ValueError(f"n={self.n} must be divisible by C={self.C}")
+        for name in ("steps", "batch_size", "eval_every", "n_eval", "checkpoint_every"):
+            check_positive_int(name, getattr(self, name))
+        check_positive_float("clip", self.clip)
+        check_positive_float("init_scale", self.init_scale)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("init_mode", self.init_mode, INIT_MODES)
+        check_choice("dtype", self.dtype, ("float32", "float64"))
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds={self.seeds!r} must be a non-empty tuple of distinct ints")
+        lrs = self.lrs
+        if len(lrs) != self.ensemble:
+            raise ValueError(f"lr has {len(lrs)} values for {self.ensemble} seeds")
+        for value in lrs:
+            check_positive_float("lr", value)
+        if self.warmup_steps < 0 or self.warmup_steps >= self.steps:
+            raise ValueError(f"warmup_steps={self.warmup_steps} must be in [0, steps={self.steps})")
+        if not 0 <= self.final_lr_fraction <= 1:
+            raise ValueError(f"final_lr_fraction={self.final_lr_fraction} must be in [0, 1]")
+
+    @property
+    def ensemble(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def lrs(self) -> tuple[float, ...]:
+        return tuple(self.lr) if isinstance(self.lr, tuple | list) else (float(self.lr),) * len(self.seeds)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def run_key(config: TrainConfig) -> str:
+    """Hash of the full config and the library version: the run's folder name."""
+    payload = json.dumps({"config": config.to_dict(), "version": icl_lib.__version__}, sort_keys=True)
+    return f"{config.kind}-d{config.d}-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Multiplier of the peak learning rate at `step` (0-based): constant, or linear warm-up then cosine decay."""
+    if config.schedule == "constant":
+        return 1.0
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.final_lr_fraction + (1 - config.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def init_weights(config: TrainConfig) -> Weights:
+    """Small random weights, (S, D, D) each; member s is drawn from its own seed."""
+    D = config.d + config.C  # noqa: N806
+    dtype = getattr(torch, config.dtype)
+    mats = []
+    for seed in config.seeds:
+        gen = torch.Generator().manual_seed(seed)
+        std = config.init_scale / math.sqrt(D) if config.init_mode == "multiplier" else math.sqrt(config.init_scale / D)
+        mats.append(torch.randn(4, D, D, generator=gen, dtype=torch.float64) * std)
+    stacked = torch.stack(mats).to(dtype)  # (S, 4, D, D)
+    return Weights(*(stacked[:, i].contiguous() for i in range(4)))
+
+
+def eval_contexts(config: TrainConfig, n_contexts: int | None = None, *, offset: int = 0) -> Contexts:
+    """The run's fixed evaluation contexts (seeded by `eval_seed`, disjoint from training data)."""
+    return sample_contexts(n_contexts or config.n_eval, n=config.n, d=config.d, C=config.C,
+                           seed=config.eval_seed + offset, dtype=getattr(torch, config.dtype))
+
+
+def _batch(config: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens and query labels of training step `step`: (B, n+1, d+C), (B,); with independent
+    data per member, (S, B, n+1, d+C), (S, B)."""
+    def draw(stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+        seed = ((config.data_seed * 1_000_003 + stream) * 10_000_019 + step) % 2**63
+        ctx = sample_contexts(config.batch_size, n=config.n, d=config.d, C=config.C, seed=seed,
+                              dtype=getattr(torch, config.dtype))
+        return ctx.tokens(), ctx.y_query
+
+    if config.shared_data:
+        return draw(0)
+    tokens, labels = zip(*(draw(s + 1) for s in range(config.ensemble)), strict=True)
+    return torch.stack(tokens), torch.stack(labels)
+
+
+@dataclass
+class Run:
+    """A (possibly finished) training run: config, final weights, history."""
+
+    config: TrainConfig
+    weights: Weights  # (S, D, D) each
+    history: dict[str, list] = field(default_factory=dict)  # step, eval_loss (S per entry), snapshots
+    path: Path | None = None
+
+    def model(self, member: int = 0, *, dtype: torch.dtype = torch.float64) -> SelfAttention:
+        """Member `member` as a single SelfAttention (float64 by default, for sensitivities)."""
+        return _member_model(self.config, self.weights, member, dtype)
+
+    def snapshot_model(self, index: int, member: int = 0, *, dtype: torch.dtype = torch.float64) -> SelfAttention:
+        """Member `member` at the `index`-th evaluation step."""
+        w = Weights(*self.history["snapshots"][index])
+        return _member_model(self.config, w, member, dtype)
+
+
+def _member_model(config: TrainConfig, weights: Weights, member: int, dtype: torch.dtype) -> SelfAttention:
+    model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, dtype=dtype)
+    model.load_weights(Weights(*(w[member].to(dtype) for w in (weights.W_Q, weights.W_K, weights.W_V, weights.W_O))))
+    return model
+
+
+def _atomic_save(obj: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class _Prefetcher:
+    """Samples the batches of steps [start, stop) in a background thread, in order."""
+
+    def __init__(self, config: TrainConfig, start: int, stop: int, depth: int = 2) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._work, args=(config, start, stop), daemon=True)
+        self._thread.start()
+
+    def _work(self, config: TrainConfig, start: int, stop: int) -> None:
+        try:
+            for step in range(start, stop):
+                self._queue.put(_batch(config, step))
+        except BaseException as error:  # surfaced in the training thread
+            self._queue.put(error)
+
+    def get(self) -> tuple[torch.Tensor, torch.Tensor]:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+
+def train(
+    config: TrainConfig,
+    *,
+    runs_dir: str | Path = "runs",
+    device: str = "cpu",
+    progress: bool | None = None,
+    stop_after: int | None = None,
+    prefetch: bool = True,
+) -> Run:
+    """Train (or load, or resume) the run of `config`. `stop_after` stops early at that step
+    (used to test resuming); `progress=None` shows a bar only on a terminal."""
+    path = Path(runs_dir) / run_key(config)
+    final_file, checkpoint_file = path / "final.pt", path / "checkpoint.pt"
+    if final_file.exists():
+        return _load(final_file, config, path)
+    S, dtype = config.ensemble, getattr(torch, config.dtype)  # noqa: N806
+    model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, ensemble=S, dtype=dtype)
+    model.to(device)
+    params = [model.W_Q, model.W_K, model.W_V, model.W_O]
+    if checkpoint_file.exists():
+        state = torch.load(checkpoint_file, map_location=device, weights_only=False)
+        if state["config"] != config.to_dict():
+            raise RuntimeError(f"{checkpoint_file} belongs to another config")
+        model.load_weights(Weights(*state["weights"]))
+        adam_m, adam_v, start, history = state["adam_m"], state["adam_v"], state["step"], state["history"]
+    else:
+        model.load_weights(init_weights(config))
+        adam_m = [torch.zeros_like(p) for p in params]
+        adam_v = [torch.zeros_like(p) for p in params]
+        start, history = 0, {"step": [], "eval_loss": [], "snapshots": []}
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps({"config": config.to_dict(), "version": icl_lib.__version__}, indent=2))
+    lrs = torch.tensor(config.lrs, dtype=dtype, device=device).view(S, 1, 1)
+    eval_tokens = eval_contexts(config).to(device)
+    stop = config.steps if stop_after is None else min(config.steps, stop_after)
+    batches = _Prefetcher(config, start, stop) if prefetch else None
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+
+    def evaluate(step: int) -> None:
+        with torch.no_grad():
+            loss = per_context_loss(model(eval_tokens.tokens()), eval_tokens.y_query).mean(-1)  # (S,)
+        history["step"].append(step)
+        history["eval_loss"].append(loss.cpu().tolist())
+        history["snapshots"].append(tuple(p.detach().cpu().clone() for p in params))
+
+    if start == 0 and not history["step"]:
+        evaluate(0)
+    # progress=None: tqdm shows the bar on a terminal only (quiet in CI and in the built book)
+    bar = tqdm(range(start, stop), initial=start, total=config.steps, disable=None if progress is None else not progress,
+               desc=f"{config.kind} d={config.d}", unit="step", dynamic_ncols=True)
+    for step in bar:
+        tokens, y_query = batches.get() if batches else _batch(config, step)
+        tokens, y_query = tokens.to(device), y_query.to(device)
+        loss = per_context_loss(model(tokens), y_query).mean(-1)  # (S,) mean cross-entropy on the query
+        grads = torch.autograd.grad(loss.sum(), params)
+        with torch.no_grad():
+            norm = torch.sqrt(sum((g.reshape(S, -1) ** 2).sum(-1) for g in grads))  # (S,) global norm per model
+            # optax.clip_by_global_norm semantics (the paper's JAX stack): no epsilon in the ratio
+            scale = torch.where(norm > config.clip, config.clip / norm, torch.ones_like(norm)).view(S, 1, 1)
+            t = step + 1
+            lr_t = lrs * learning_rate(config, step)
+            for p, g, m, v in zip(params, grads, adam_m, adam_v, strict=True):
+                g = g * scale
+                m.mul_(beta1).add_(g, alpha=1 - beta1)
+                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                m_hat = m / (1 - beta1**t)
+                v_hat = v / (1 - beta2**t)
+                p.sub_(lr_t * m_hat / (v_hat.sqrt() + eps))
+        if t % config.eval_every == 0 or t == config.steps:
+            evaluate(t)
+            bar.set_postfix(loss=f"{min(history['eval_loss'][-1]):.4f}")
+        if t % config.checkpoint_every == 0 and t < config.steps:
+            _atomic_save({"config": config.to_dict(), "weights": tuple(p.detach().cpu() for p in params),
+                          "adam_m": [m.cpu() for m in adam_m], "adam_v": [v.cpu() for v in adam_v], "step": t,
+                          "history": history}, checkpoint_file)
+    bar.close()
+    weights = Weights(*(p.detach().cpu().clone() for p in params))
+    if stop == config.steps:
+        _atomic_save({"config": config.to_dict(), "weights": tuple(weights.__dict__.values()), "history": history}, final_file)
+        checkpoint_file.unlink(missing_ok=True)
+    return Run(config, weights, history, path)
+
+
+def _load(final_file: Path, config: TrainConfig, path: Path) -> Run:
+    state = torch.load(final_file, weights_only=False)
+    if state["config"] != config.to_dict():
+        raise RuntimeError(f"{final_file} belongs to another config: refusing to serve a stale run")
+    return Run(config, Weights(*state["weights"]), state["history"], path)

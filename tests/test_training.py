@@ -1,0 +1,145 @@
+"""The training engine: equivalence with a plain implementation, ensembles, resume, the run cache."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from icl_lib.models import SelfAttention, Weights, full_attention_logits
+from icl_lib.training import TrainConfig, _batch, init_weights, learning_rate, run_key, train
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = TrainConfig(kind="softmax", d=3, C=4, n=20, steps=24, lr=3e-3, clip=0.05, batch_size=32, eval_every=6,
+                    n_eval=16, checkpoint_every=5, schedule="warmup_cosine", warmup_steps=4, dtype="float64")
+
+
+def _plain_train(config: TrainConfig, member: int) -> Weights:
+    """Plain twin: one model, full (n+1)x(n+1) attention, torch.optim.Adam, clipping as optax's
+    clip_by_global_norm (the paper's stack: no epsilon, unlike torch's clip_grad_norm_)."""
+    init = init_weights(config)
+    model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, dtype=torch.float64)
+    model.load_weights(Weights(*(w[member] for w in vars(init).values())))
+    opt = torch.optim.Adam(model.parameters(), lr=config.lrs[member])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: learning_rate(config, step))
+    for step in range(config.steps):
+        tokens, y_query = _batch(config, step)
+        if not config.shared_data:
+            tokens, y_query = tokens[member], y_query[member]
+        loss = torch.nn.functional.cross_entropy(full_attention_logits(model, tokens), y_query)
+        opt.zero_grad()
+        loss.backward()
+        norm = math.sqrt(sum(float((p.grad**2).sum()) for p in model.parameters()))
+        if norm > config.clip:
+            for p in model.parameters():
+                p.grad.mul_(config.clip / norm)
+        opt.step()
+        sched.step()
+    return model.weights()
+
+
+@pytest.mark.parametrize("kind", ["linear", "softmax"])
+def test_engine_equals_plain_training(tmp_path, kind):
+    config = replace(SMALL, kind=kind, seeds=(3, 4), lr=(3e-3, 1e-2), clip=0.05 if kind == "softmax" else 1e-3)
+    run = train(config, runs_dir=tmp_path, progress=False)
+    for member in range(2):
+        plain = _plain_train(config, member)
+        for fast, ref in zip(vars(run.weights).values(), vars(plain).values(), strict=True):
+            assert torch.allclose(fast[member], ref, rtol=1e-9, atol=1e-12)
+
+
+def test_ensemble_members_with_independent_data_equal_plain(tmp_path):
+    config = replace(SMALL, seeds=(0, 1), shared_data=False)
+    run = train(config, runs_dir=tmp_path, progress=False)
+    plain = _plain_train(config, 1)
+    assert torch.allclose(run.weights.W_Q[1], plain.W_Q, rtol=1e-9, atol=1e-12)
+
+
+def test_prefetch_does_not_change_the_run(tmp_path):
+    a = train(SMALL, runs_dir=tmp_path / "a", progress=False, prefetch=True)
+    b = train(SMALL, runs_dir=tmp_path / "b", progress=False, prefetch=False)
+    assert torch.equal(a.weights.W_O, b.weights.W_O) and a.history["eval_loss"] == b.history["eval_loss"]
+
+
+def test_resume_in_process_is_exact(tmp_path):
+    whole = train(SMALL, runs_dir=tmp_path / "whole", progress=False)
+    partial = train(SMALL, runs_dir=tmp_path / "resumed", progress=False, stop_after=13)  # checkpoint at 10
+    assert not (partial.path / "final.pt").exists() and (partial.path / "checkpoint.pt").exists()
+    resumed = train(SMALL, runs_dir=tmp_path / "resumed", progress=False)
+    for a, b in zip(vars(whole.weights).values(), vars(resumed.weights).values(), strict=True):
+        assert torch.equal(a, b)
+    assert whole.history["step"] == resumed.history["step"] and whole.history["eval_loss"] == resumed.history["eval_loss"]
+    assert all(torch.equal(x, y) for s, t in zip(whole.history["snapshots"], resumed.history["snapshots"], strict=True)
+               for x, y in zip(s, t, strict=True))
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    """SIGKILL a training process after its first checkpoint, resume, compare with an uninterrupted run."""
+    config = replace(SMALL, steps=400, checkpoint_every=20, eval_every=50)
+    script = (f"import sys; from icl_lib.training import *; from dataclasses import replace; "
+              f"cfg = TrainConfig(**{config.to_dict()!r}); "
+              f"train(cfg, runs_dir=sys.argv[1], progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "killed")], cwd=ROOT)
+    checkpoint = tmp_path / "killed" / run_key(config) / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists(), "the run never wrote a checkpoint"
+    assert not (checkpoint.parent / "final.pt").exists(), "the run finished before it was killed"
+    resumed = train(config, runs_dir=tmp_path / "killed", progress=False)
+    whole = train(config, runs_dir=tmp_path / "whole", progress=False)
+    assert torch.equal(resumed.weights.W_K, whole.weights.W_K) and resumed.history["eval_loss"] == whole.history["eval_loss"]
+
+
+def test_finished_run_is_reused_and_a_changed_config_is_not(tmp_path):
+    first = train(SMALL, runs_dir=tmp_path, progress=False)
+    mtime = (first.path / "final.pt").stat().st_mtime_ns
+    again = train(SMALL, runs_dir=tmp_path, progress=False)
+    assert (again.path / "final.pt").stat().st_mtime_ns == mtime and torch.equal(again.weights.W_V, first.weights.W_V)
+    changed = replace(SMALL, lr=1e-3)
+    assert run_key(changed) != run_key(SMALL)
+    other = train(changed, runs_dir=tmp_path, progress=False)
+    assert other.path != first.path and not torch.equal(other.weights.W_V, first.weights.W_V)
+
+
+def test_stale_file_under_a_key_is_refused(tmp_path):
+    run = train(SMALL, runs_dir=tmp_path, progress=False)
+    state = torch.load(run.path / "final.pt", weights_only=False)
+    state["config"]["lr"] = 123.0
+    torch.save(state, run.path / "final.pt")
+    with pytest.raises(RuntimeError, match="another config"):
+        train(SMALL, runs_dir=tmp_path, progress=False)
+
+
+def test_schedules():
+    cfg = replace(SMALL, steps=100, warmup_steps=10, final_lr_fraction=0.1)
+    assert learning_rate(cfg, 0) == pytest.approx(0.1) and learning_rate(cfg, 9) == pytest.approx(1.0)
+    assert learning_rate(cfg, 10) == pytest.approx(1.0)
+    assert learning_rate(cfg, 55) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert learning_rate(replace(cfg, schedule="constant"), 50) == 1.0
+
+
+def test_init_modes():
+    big = replace(SMALL, d=20, C=20, n=20)
+    w = init_weights(big).W_Q
+    assert w.std().item() == pytest.approx(0.002 / math.sqrt(40), rel=0.05)
+    w = init_weights(replace(big, init_mode="variance")).W_Q
+    assert w.std().item() == pytest.approx(math.sqrt(0.002 / 40), rel=0.05)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"lr": -1.0}, "lr=-1.0"), ({"steps": 0}, "steps=0"), ({"kind": "kernel"}, "kind='kernel'"),
+    ({"schedule": "step"}, "schedule='step'"), ({"lr": (1e-3, 2e-3)}, "lr has 2 values for 1 seeds"),
+    ({"warmup_steps": 24}, "warmup_steps=24"), ({"n": 21}, "n=21 must be divisible by C=4"),
+])
+def test_config_errors(change, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        replace(SMALL, **change)
