@@ -16,6 +16,7 @@ from icl_lib.tasks import Contexts
 
 __all__ = [
     "Predictor", "Alignment", "per_context_loss", "prob_correct", "entropy", "sensitivities", "alignment", "max_prob_deviation",
+    "per_context_metrics", "alignment_through_training",
 ]
 
 Predictor = Callable[[Contexts], torch.Tensor]
@@ -70,3 +71,15 @@ def max_prob_deviation(a: torch.Tensor, b: torch.Tensor) -> float:
     """max |softmax(a) - softmax(b)| over contexts and classes: logits that differ by a per-context
     constant (softmax's shift invariance) count as equal."""
     return float((torch.softmax(a.detach(), dim=-1) - torch.softmax(b.detach(), dim=-1)).abs().max())
+
+
+def per_context_metrics(logits: torch.Tensor, y_query: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Loss, probability of the correct class and entropy of each context, (B,) each (Figures 3-6, right)."""
+    logits = logits.detach()
+    return {"loss": per_context_loss(logits, y_query), "prob_correct": prob_correct(logits, y_query), "entropy": entropy(logits)}
+
+
+def alignment_through_training(snapshots: list[Predictor], reference: Predictor, ctx: Contexts) -> dict[str, list[float]]:
+    """The alignment metrics of each snapshot of a trained model against `reference` (Figures 3-6, left)."""
+    rows = [alignment(model, reference, ctx) for model in snapshots]
+    return {name: [getattr(r, name) for r in rows] for name in ("preds_diff", "cos_sim", "model_diff")}

@@ -11,7 +11,10 @@ import torch
 
 from icl_lib.tasks import Contexts
 
-__all__ = ["CLASS_COLOURS", "use_style", "plot_context", "plot_task_figure", "plot_region_uniformity", "plot_deviations"]
+__all__ = [
+    "CLASS_COLOURS", "use_style", "plot_context", "plot_task_figure", "plot_region_uniformity", "plot_deviations",
+    "plot_alignment_through_training", "plot_per_context_scatter", "plot_search_curve",
+]
 
 CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -100,4 +103,62 @@ def plot_deviations(names: list[str], deviations: list[float], *, floor: float =
     ax.axvline(float(torch.finfo(torch.float64).eps), color="black", ls="--", lw=1, label="float64 eps")
     ax.set_xlabel("max |difference| of the predicted probabilities")
     ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+ALIGNMENT_LABELS = {"preds_diff": "Preds diff", "cos_sim": "Cos sim", "model_diff": "Model diff"}
+METRIC_LABELS = {"loss": "loss", "prob_correct": "prob. of correct class", "entropy": "entropy"}
+
+
+def plot_alignment_through_training(curves: dict[int, tuple[list[int], dict[str, list[float]]]], *, title: str = ""):
+    """Alignment metrics vs training step, one panel per d (Figures 3a, 4a, 5, 6 left)."""
+    use_style()
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.4 * len(curves), 2.9), squeeze=False)
+    for ax, (d, (steps, metrics)) in zip(axes[0], sorted(curves.items()), strict=True):
+        for name, label in ALIGNMENT_LABELS.items():
+            values = np.asarray(metrics[name], dtype=float)
+            if np.isfinite(values).any():
+                ax.plot(steps, values, label=label)
+        ax.set_title(f"d = {d}")
+        ax.set_xlabel("training step")
+        ax.set_ylim(-0.05, 1.05)
+    axes[0][0].legend(frameon=False, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_per_context_scatter(pairs: dict[int, tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]], *,
+                             xlabel: str = "trained SA", ylabel: str = "GD step"):
+    """Per-context loss, probability of the correct class and entropy: model (x) vs baseline (y),
+    with the y = x line and the means dotted (Figures 3-6, right). One row per d."""
+    use_style()
+    fig, axes = plt.subplots(len(pairs), 3, figsize=(9.6, 3.0 * len(pairs)), squeeze=False)
+    for row, (d, (ours, theirs)) in zip(axes, sorted(pairs.items()), strict=True):
+        for ax, (name, label) in zip(row, METRIC_LABELS.items(), strict=True):
+            x, y = ours[name].cpu().numpy(), theirs[name].cpu().numpy()
+            ax.scatter(x, y, s=6, alpha=0.5, color="#1f77b4")
+            lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+            ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
+            ax.axvline(x.mean(), color="0.4", ls=":", lw=1)
+            ax.axhline(y.mean(), color="0.4", ls=":", lw=1)
+            ax.set_title(f"d = {d}: {label}")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+    return fig
+
+
+def plot_search_curve(grids: dict[int, tuple[torch.Tensor, torch.Tensor, float]], *, xlabel: str = r"$\eta$"):
+    """Search loss over a 1-d log grid per d, the chosen value and the value read off the trained weights."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for i, (d, (grid, losses, extracted)) in enumerate(sorted(grids.items())):
+        colour = CLASS_COLOURS[i]
+        ax.plot(grid.numpy(), losses.numpy(), color=colour, label=f"d = {d}")
+        ax.axvline(float(grid[losses.argmin()]), color=colour, ls="--", lw=1)
+        ax.axvline(extracted, color=colour, ls=":", lw=1.5)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("mean cross-entropy of the GD step")
+    ax.legend(frameon=False, fontsize=8, title="dashed: search, dotted: extracted", title_fontsize=8)
     return fig

@@ -23,15 +23,31 @@ class Profile:
     n_task_checks: int  # contexts sampled for the task's checks (chapter 01)
     n_proof_contexts: int  # contexts on which the equivalences are checked (chapter 02)
     n_uniformity: int  # points per test of uniformity within a region (chapter 01)
+    dims: tuple[int, ...]  # dimensions trained in chapters 03-05
+    n_search: int  # contexts for the baseline searches (Appendix G: 10,000)
+    n_eval: int  # fixed evaluation set (Appendix G: 512)
+    n_align: int  # contexts of the alignment metrics (Section 4: N = 100)
+    linear: dict[str, object]  # TrainConfig fields of linear self-attention (chapter 03)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
+# Linear SA: the paper trains 200k steps at a constant 5e-5 (Appendix G). The book profile reaches
+# the same solution in ~1.5k steps with a warm-up + cosine schedule from a higher peak.
+_PAPER_LINEAR = {"steps": 200_000, "batch_size": 2048, "lr": 5e-5, "clip": 1e-3, "schedule": "constant",
+                 "warmup_steps": 0, "eval_every": 100, "checkpoint_every": 5000}
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", n_task_checks=512, n_proof_contexts=16, n_uniformity=2_000),
-    "book": Profile("book", n_task_checks=10_000, n_proof_contexts=512, n_uniformity=20_000),
-    "paper": Profile("paper", n_task_checks=10_000, n_proof_contexts=2048, n_uniformity=100_000),
+    "smoke": Profile("smoke", n_task_checks=512, n_proof_contexts=16, n_uniformity=2_000, dims=(3,), n_search=1000,
+                     n_eval=128, n_align=32,
+                     linear={"steps": 150, "batch_size": 256, "lr": 1e-2, "clip": 1e-3, "schedule": "warmup_cosine",
+                             "warmup_steps": 15, "final_lr_fraction": 0.05, "eval_every": 15, "checkpoint_every": 1000}),
+    "book": Profile("book", n_task_checks=10_000, n_proof_contexts=512, n_uniformity=20_000, dims=(2, 3, 5, 10),
+                    n_search=10_000, n_eval=512, n_align=100,
+                    linear={"steps": 1500, "batch_size": 1024, "lr": 3e-3, "clip": 1e-3, "schedule": "warmup_cosine",
+                            "warmup_steps": 100, "final_lr_fraction": 0.02, "eval_every": 50, "checkpoint_every": 500}),
+    "paper": Profile("paper", n_task_checks=10_000, n_proof_contexts=2048, n_uniformity=100_000, dims=(2, 3, 5, 10),
+                     n_search=10_000, n_eval=512, n_align=100, linear=_PAPER_LINEAR),
 }
 
 

@@ -25,7 +25,15 @@ import torch
 
 from icl_lib.validation import check_positive_int
 
-__all__ = ["Contexts", "sample_contexts", "sample_contexts_plain", "nearest_prototype", "task_checks", "region_uniformity"]
+# Identifies the random stream that a seed produces. Change it whenever a seed would give other
+# contexts (a new sampling algorithm): it is part of every run's cache key.
+SAMPLER_VERSION = "2: torch arcs (d=2); compiled per-context xoshiro256** + ziggurat rejection (d>=3, CPU)"
+
+__all__ = [
+    "SAMPLER_VERSION",
+    "Contexts", "sample_contexts", "sample_tokens", "sample_contexts_plain", "nearest_prototype", "task_checks",
+    "region_uniformity",
+]
 
 
 @dataclass(frozen=True)
@@ -152,10 +160,46 @@ def sample_contexts(
             raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
         prototypes = prototypes.to(device=device, dtype=dtype)
     y_query = torch.randint(C, (batch_size,), generator=gen, device=device)  # (B,)
-    sampler = _sample_arcs if d == 2 else _sample_by_rejection
-    x, x_query = sampler(prototypes, n // C, y_query, gen)
+    if d == 2:
+        x, x_query = _sample_arcs(prototypes, n // C, y_query, gen)
+    elif device.type == "cpu":
+        x, x_query = _sample_by_rejection_compiled(prototypes, n // C, y_query, gen)
+    else:  # CUDA: batched torch rejection on the device
+        x, x_query = _sample_by_rejection(prototypes, n // C, y_query, gen)
     y = torch.arange(C, device=device).repeat_interleave(n // C).expand(batch_size, n).contiguous()
     return Contexts(x=x, y=y, x_query=x_query, y_query=y_query, prototypes=prototypes)
+
+
+def sample_tokens(
+    batch_size: int,
+    *,
+    n: int = 100,
+    d: int = 5,
+    C: int = 5,  # noqa: N803
+    seed: int,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`sample_contexts(...).tokens()` and `.y_query` for the same arguments, without the Contexts.
+
+    The training fast path: on the CPU with d >= 3 the compiled sampler writes the points straight
+    into the token matrix (B, n+1, d+C). Equal to the general path (a test checks it).
+    """
+    _check_task_arguments(batch_size, n, d, C)
+    if d == 2:
+        ctx = sample_contexts(batch_size, n=n, d=d, C=C, seed=seed, dtype=dtype)
+        return ctx.tokens(), ctx.y_query
+    from icl_lib._compiled_sampler import rejection_sample
+
+    gen = _make_generator(seed, None, torch.device("cpu"))
+    prototypes = _uniform_sphere((batch_size, C), d, gen, "cpu", dtype)  # same draws as sample_contexts
+    y_query = torch.randint(C, (batch_size,), generator=gen)
+    stream_seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+    k = n // C
+    tokens = torch.zeros(batch_size, n + 1, d + C, dtype=dtype)  # (B, n+1, d+C)
+    tokens[:, :n, d:] = torch.eye(C, dtype=dtype).repeat_interleave(k, dim=0)  # labels, grouped by class
+    z = prototypes.to(torch.float64).numpy()
+    rejection_sample(z, y_query.numpy(), k, np.uint64(stream_seed), tokens[:, :n, :d].numpy(), tokens[:, n, :d].numpy())
+    return tokens, y_query
 
 
 def _sample_arcs(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: torch.Generator):
@@ -213,6 +257,22 @@ def _sample_by_rejection(prototypes: torch.Tensor, k: int, y_query: torch.Tensor
     out = out / out.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(dtype).tiny)
     x = out[:, :, :k].reshape(B, C * k, d).contiguous()
     x_query = out[torch.arange(B, device=device), y_query, k]
+    return x, x_query
+
+
+def _sample_by_rejection_compiled(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: torch.Generator):
+    """d >= 3 on the CPU: the same rule as `_sample_by_rejection`, one compiled loop per context.
+
+    Candidates are drawn and labelled in float64; the kept points are written in the requested dtype.
+    """
+    from icl_lib._compiled_sampler import rejection_sample
+
+    B, C, d = prototypes.shape  # noqa: N806
+    seed = int(torch.randint(0, 2**62, (1,), generator=gen))  # the context streams derive from it
+    x = torch.empty(B, C * k, d, dtype=prototypes.dtype)
+    x_query = torch.empty(B, d, dtype=prototypes.dtype)
+    z = prototypes.detach().to(torch.float64).numpy()
+    rejection_sample(z, y_query.numpy(), k, np.uint64(seed), x.numpy(), x_query.numpy())  # fills x, x_query
     return x, x_query
 
 

@@ -21,6 +21,7 @@ import os
 import queue
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,10 +31,10 @@ from tqdm import tqdm
 import icl_lib
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
-from icl_lib.tasks import Contexts, sample_contexts
+from icl_lib.tasks import SAMPLER_VERSION, Contexts, sample_contexts, sample_tokens
 from icl_lib.validation import check_choice, check_positive_float, check_positive_int
 
-__all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "run_key"]
+__all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "run_key", "config_from_profile"]
 
 SCHEDULES = ("constant", "warmup_cosine")
 INIT_MODES = ("multiplier", "variance")
@@ -104,9 +105,14 @@ class TrainConfig:
         return asdict(self)
 
 
+def _identity(config: TrainConfig) -> dict[str, object]:
+    """What a run depends on: its config, the library version and the data stream's version."""
+    return {"config": config.to_dict(), "version": icl_lib.__version__, "sampler": SAMPLER_VERSION}
+
+
 def run_key(config: TrainConfig) -> str:
-    """Hash of the full config and the library version: the run's folder name."""
-    payload = json.dumps({"config": config.to_dict(), "version": icl_lib.__version__}, sort_keys=True)
+    """Hash of the run's identity (config, library version, sampler version): the run's folder name."""
+    payload = json.dumps(_identity(config), sort_keys=True)
     return f"{config.kind}-d{config.d}-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -144,9 +150,7 @@ def _batch(config: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
     data per member, (S, B, n+1, d+C), (S, B)."""
     def draw(stream: int) -> tuple[torch.Tensor, torch.Tensor]:
         seed = ((config.data_seed * 1_000_003 + stream) * 10_000_019 + step) % 2**63
-        ctx = sample_contexts(config.batch_size, n=config.n, d=config.d, C=config.C, seed=seed,
-                              dtype=getattr(torch, config.dtype))
-        return ctx.tokens(), ctx.y_query
+        return sample_tokens(config.batch_size, n=config.n, d=config.d, C=config.C, seed=seed, dtype=getattr(torch, config.dtype))
 
     if config.shared_data:
         return draw(0)
@@ -171,6 +175,18 @@ class Run:
         """Member `member` at the `index`-th evaluation step."""
         w = Weights(*self.history["snapshots"][index])
         return _member_model(self.config, w, member, dtype)
+
+    def predictor(self, member: int = 0, index: int | None = None) -> Callable[[Contexts], torch.Tensor]:
+        """Contexts -> logits of member `member`, final (index=None) or at the `index`-th evaluation."""
+        model = self.model(member) if index is None else self.snapshot_model(index, member)
+        return lambda ctx: model(ctx.tokens())
+
+    def snapshot_predictors(self, member: int = 0) -> list[Callable[[Contexts], torch.Tensor]]:
+        return [self.predictor(member, i) for i in range(len(self.history["step"]))]
+
+    def snapshot_weights(self, member: int = 0) -> Weights:
+        """Member `member`'s weights at every evaluation step, (T, D, D) each."""
+        return Weights(*(torch.stack([s[i][member] for s in self.history["snapshots"]]) for i in range(4)))
 
 
 def _member_model(config: TrainConfig, weights: Weights, member: int, dtype: torch.dtype) -> SelfAttention:
@@ -240,7 +256,7 @@ def train(
         adam_v = [torch.zeros_like(p) for p in params]
         start, history = 0, {"step": [], "eval_loss": [], "snapshots": []}
         path.mkdir(parents=True, exist_ok=True)
-        (path / "config.json").write_text(json.dumps({"config": config.to_dict(), "version": icl_lib.__version__}, indent=2))
+        (path / "config.json").write_text(json.dumps(_identity(config), indent=2))
     lrs = torch.tensor(config.lrs, dtype=dtype, device=device).view(S, 1, 1)
     eval_tokens = eval_contexts(config).to(device)
     stop = config.steps if stop_after is None else min(config.steps, stop_after)
@@ -297,3 +313,12 @@ def _load(final_file: Path, config: TrainConfig, path: Path) -> Run:
     if state["config"] != config.to_dict():
         raise RuntimeError(f"{final_file} belongs to another config: refusing to serve a stale run")
     return Run(config, Weights(*state["weights"]), state["history"], path)
+
+
+def config_from_profile(kind: str, d: int, settings: dict[str, object], **overrides: object) -> TrainConfig:
+    """A TrainConfig from a profile's settings (`Profile.linear`, ...); overrides that are None are ignored,
+    so a notebook parameter left at None means "the profile's value"."""
+    fields = dict(settings) | {k: v for k, v in overrides.items() if v is not None}
+    if isinstance(fields.get("seeds"), list):
+        fields["seeds"] = tuple(fields["seeds"])
+    return TrainConfig(kind=kind, d=d, **fields)

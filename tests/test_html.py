@@ -13,7 +13,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-quic"]
 # page -> (least number of figures, least number of rendered formulas)
-PAGES = {"executed/01_task.html": (2, 5), "executed/02_proofs.html": (1, 10), "executed/99_summary.html": (0, 0),
+PAGES = {"executed/01_task.html": (2, 5), "executed/02_proofs.html": (1, 10), "executed/03_linear_vs_gd.html": (3, 5),
+         "executed/99_summary.html": (0, 0),
          "book/intro.html": (0, 0), "book/rerun.html": (0, 0), "book/reproduction_notes.html": (0, 3)}
 
 pytestmark = pytest.mark.skipif("BOOK_HTML" not in os.environ and not HTML.exists(),

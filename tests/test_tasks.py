@@ -109,3 +109,33 @@ def test_d2_arcs_cover_the_circle():
     ctx = sample_contexts(64, n=10, d=2, C=5, seed=2, dtype=torch.float64)
     theta = torch.atan2(ctx.x[..., 1], ctx.x[..., 0])
     assert theta.abs().max() <= math.pi + 1e-12
+
+
+@pytest.mark.parametrize("d", [3, 10])
+def test_torch_rejection_path_used_on_cuda_is_exact(d):
+    """The batched torch rejection (the sampler on CUDA devices), run on the CPU: membership, balance,
+    and the distribution within a class equal to the compiled CPU sampler's."""
+    from icl_lib.tasks import _sample_by_rejection
+
+    gen = torch.Generator().manual_seed(5)
+    z = torch.randn(2000, 5, d, generator=gen, dtype=torch.float64)
+    z = z / z.norm(dim=-1, keepdim=True)
+    y_query = torch.randint(5, (2000,), generator=gen)
+    x, x_query = _sample_by_rejection(z, 4, y_query, gen)
+    y = torch.arange(5).repeat_interleave(4).expand(2000, 20)
+    assert (nearest_prototype(x, z) == y).all()
+    assert (nearest_prototype(x_query[:, None], z)[:, 0] == y_query).all()
+    compiled = sample_contexts(2000, n=20, d=d, C=5, seed=6, dtype=torch.float64, prototypes=z)
+    ours = (x * z.gather(1, y[..., None].expand(-1, -1, d))).sum(-1).flatten()
+    theirs = (compiled.x * z.gather(1, compiled.y[..., None].expand(-1, -1, d))).sum(-1).flatten()
+    assert ks_2samp(ours.numpy(), theirs.numpy()).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("d", [2, 3, 10])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sample_tokens_equals_contexts_tokens(d, dtype):
+    from icl_lib.tasks import sample_tokens
+
+    tokens, y_query = sample_tokens(64, n=20, d=d, C=4, seed=17, dtype=dtype)
+    ctx = sample_contexts(64, n=20, d=d, C=4, seed=17, dtype=dtype)
+    assert torch.equal(tokens, ctx.tokens()) and torch.equal(y_query, ctx.y_query)

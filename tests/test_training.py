@@ -110,6 +110,18 @@ def test_finished_run_is_reused_and_a_changed_config_is_not(tmp_path):
     assert other.path != first.path and not torch.equal(other.weights.W_V, first.weights.W_V)
 
 
+def test_key_changes_with_library_and_sampler_versions(monkeypatch):
+    import icl_lib
+    import icl_lib.training as training
+
+    key = run_key(SMALL)
+    monkeypatch.setattr(icl_lib, "__version__", "9.9.9")
+    assert run_key(SMALL) != key
+    monkeypatch.undo()
+    monkeypatch.setattr(training, "SAMPLER_VERSION", "another stream")
+    assert run_key(SMALL) != key
+
+
 def test_stale_file_under_a_key_is_refused(tmp_path):
     run = train(SMALL, runs_dir=tmp_path, progress=False)
     state = torch.load(run.path / "final.pt", weights_only=False)
