@@ -15,7 +15,10 @@ import torch
 from icl_lib.kernels import Kernel
 from icl_lib.tasks import Contexts
 
-__all__ = ["gd_step", "kernel_gd_step", "adaptive_kernel_gd_step", "log_grid", "line_search_gd", "grid_search_adaptive"]
+__all__ = [
+    "gd_step", "kernel_gd_step", "adaptive_kernel_gd_step", "log_grid", "line_search_gd", "grid_search_adaptive",
+    "grid_search_kernel_gd", "adaptive_grid",
+]
 
 
 def _as_coefficient(value: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -97,3 +100,36 @@ def grid_search_adaptive(
     losses = torch.cat(columns, dim=1)
     i, j = divmod(int(losses.argmin()), losses.shape[1])
     return float(c_etas[i]), float(c_sigmas[j]), losses
+
+
+def grid_search_kernel_gd(
+    ctx: Contexts, etas: torch.Tensor, sigma2s: torch.Tensor, *, chunk: int = 4
+) -> tuple[float, float, torch.Tensor]:
+    """(eta, sigma^2) minimising the mean cross-entropy of the RBF kernel GD step (Eq. 3) on `ctx`.
+
+    Appendix G: 100 x 100 log grid, eta in [1, 10^3], sigma^2 in [10^-3, 10^2]. On the sphere
+    k(x_i, x_q) = exp((<x_i, x_q> - 1)/sigma^2). Returns losses of shape (len(etas), len(sigma2s)).
+    """
+    from icl_lib.metrics import per_context_loss
+
+    dots = (ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1)  # (B, n)
+    columns = []
+    for part in sigma2s.to(dots.dtype).split(chunk):
+        k = torch.exp((dots - 1) / part[:, None, None])  # (k, B, n)
+        base = (k.unsqueeze(-2) @ ctx.y_onehot()).squeeze(-2) / ctx.n  # (k, B, C)
+        logits = etas.to(dots.dtype)[:, None, None, None] * base  # (E, k, B, C)
+        columns.append(per_context_loss(logits, ctx.y_query).mean(-1))
+    losses = torch.cat(columns, dim=1)
+    i, j = divmod(int(losses.argmin()), losses.shape[1])
+    return float(etas[i]), float(sigma2s[j]), losses
+
+
+def adaptive_grid(d: int, points: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (c_eta, c_sigma) log grids of Appendix G for dimension d.
+
+    c_sigma: d=2 [10^0, 10^3.5]; d=3, 5 [10^-1, 10^2]; d=10 [10^-3, 10^1].
+    c_eta: d=2, 3, 5 [10^-1, 10^2]; d=10 [10^1, 10^4]. Other d use the nearest listed range.
+    """
+    sigma_exp = (0, 3.5) if d <= 2 else (-1, 2) if d <= 7 else (-3, 1)
+    eta_exp = (-1, 2) if d <= 7 else (1, 4)
+    return log_grid(*eta_exp, points), log_grid(*sigma_exp, points)

@@ -13,7 +13,8 @@ from icl_lib.tasks import Contexts
 
 __all__ = [
     "CLASS_COLOURS", "use_style", "plot_context", "plot_task_figure", "plot_region_uniformity", "plot_deviations",
-    "plot_alignment_through_training", "plot_per_context_scatter", "plot_search_curve",
+    "plot_alignment_through_training", "plot_per_context_scatter", "plot_search_curve", "plot_loss_through_training",
+    "plot_grid_heatmaps", "plot_weight_products", "plot_coefficients_through_training",
 ]
 
 CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -161,4 +162,71 @@ def plot_search_curve(grids: dict[int, tuple[torch.Tensor, torch.Tensor, float]]
     ax.set_xlabel(xlabel)
     ax.set_ylabel("mean cross-entropy of the GD step")
     ax.legend(frameon=False, fontsize=8, title="dashed: search, dotted: extracted", title_fontsize=8)
+    return fig
+
+
+def plot_loss_through_training(curves: dict[int, dict[str, tuple[list[int], list[float]]]], *, reference: dict[int, float]):
+    """Evaluation loss vs step, one panel per d, one line per run; the dashed line is the best one-step baseline."""
+    use_style()
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.4 * len(curves), 2.9), squeeze=False)
+    for ax, (d, runs) in zip(axes[0], sorted(curves.items()), strict=True):
+        for label, (steps, losses) in runs.items():
+            ax.plot(steps, losses, label=label)
+        ax.axhline(reference[d], color="black", ls="--", lw=1, label="Eq. 1 at the grid optimum")
+        ax.set_title(f"d = {d}")
+        ax.set_xlabel("training step")
+    axes[0][0].set_ylabel("evaluation loss")
+    axes[0][0].legend(frameon=False, fontsize=7)
+    return fig
+
+
+GridResult = tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[float, float], tuple[float, float]]
+
+
+def plot_grid_heatmaps(grids: dict[int, GridResult]):
+    """Mean loss of Eq. 1 over the (c_sigma, c_eta) grid per d: the optimum (x) and the values read off the model (o)."""
+    use_style()
+    fig, axes = plt.subplots(1, len(grids), figsize=(3.5 * len(grids), 3.1), squeeze=False)
+    for ax, (d, (c_etas, c_sigmas, losses, best, extracted)) in zip(axes[0], sorted(grids.items()), strict=True):
+        mesh = ax.pcolormesh(c_sigmas.numpy(), c_etas.numpy(), losses.numpy(), shading="auto", cmap="viridis",
+                             vmax=float(losses.min()) + 0.5)
+        ax.plot(best[1], best[0], "x", color="red", ms=9, mew=2, label="grid optimum")
+        ax.plot(extracted[1], extracted[0], "o", mfc="none", color="white", ms=9, mew=1.5, label="trained SA")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"$c_\sigma$")
+        ax.set_title(f"d = {d}")
+        fig.colorbar(mesh, ax=ax, shrink=0.85)
+    axes[0][0].set_ylabel(r"$c_\eta$")
+    axes[0][0].legend(frameon=False, fontsize=7, loc="lower left")
+    return fig
+
+
+def plot_weight_products(steps: list[int], qk: torch.Tensor, ov: torch.Tensor, d: int):
+    """Figure 7: W_Q^T W_K (top) and W_O W_V (bottom) at a few training steps, x-block and y-block marked."""
+    use_style()
+    fig, axes = plt.subplots(2, len(steps), figsize=(2.3 * len(steps), 4.6), squeeze=False)
+    for col, step in enumerate(steps):
+        for row, (mat, name) in enumerate(((qk[col], r"$W_Q^\top W_K$"), (ov[col], r"$W_O W_V$"))):
+            ax = axes[row][col]
+            lim = float(mat.abs().max()) or 1.0
+            ax.imshow(mat.numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.axhline(d - 0.5, color="black", lw=0.6)
+            ax.axvline(d - 0.5, color="black", lw=0.6)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{name}, step {step}", fontsize=8)
+    return fig
+
+
+def plot_coefficients_through_training(curves: dict[int, tuple[list[int], torch.Tensor, torch.Tensor]]):
+    """Figure 9: c_sigma and c_eta read off the weights through training, one panel per d."""
+    use_style()
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.4 * len(curves), 2.9), squeeze=False)
+    for ax, (d, (steps, c_eta, c_sigma)) in zip(axes[0], sorted(curves.items()), strict=True):
+        ax.plot(steps, c_sigma.numpy(), label=r"$c_\sigma$")
+        ax.plot(steps, c_eta.numpy(), label=r"$c_\eta$")
+        ax.set_title(f"d = {d}")
+        ax.set_xlabel("training step")
+    axes[0][0].legend(frameon=False, fontsize=8)
     return fig

@@ -319,6 +319,8 @@ def config_from_profile(kind: str, d: int, settings: dict[str, object], **overri
     """A TrainConfig from a profile's settings (`Profile.linear`, ...); overrides that are None are ignored,
     so a notebook parameter left at None means "the profile's value"."""
     fields = dict(settings) | {k: v for k, v in overrides.items() if v is not None}
+    if fields.get("lr") is None:
+        raise ValueError(f"no learning rate for {kind} d={d}: pass lr=")
     if isinstance(fields.get("seeds"), list):
         fields["seeds"] = tuple(fields["seeds"])
     return TrainConfig(kind=kind, d=d, **fields)

@@ -1,0 +1,293 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Softmax self-attention learns a context-adaptive step of kernel gradient descent
+#
+# The paper's main empirical claim (Section 4, Figure 4, Appendix F / Figure 6): a trained
+# softmax self-attention behaves like one step of RBF-kernel GD with the context-adaptive
+# learning rate of Eq. 1, with $c_\eta, c_\sigma$ found by a grid search.
+#
+# > there is a significant similarity between a trained softmax SA and a context adaptive kernel
+# > GD step (Equation 1), where $c_\eta, c_\sigma$ are found in a grid-search.
+#
+# This chapter trains softmax self-attention for C = 5, n = 100 and each d, grid-searches Eq. 1
+# (and, for comparison, the plain RBF-kernel GD step of Eq. 3), and compares them. It runs both
+# readings of Figure 2 (the query token attends to itself, or not) and, at the book's budget,
+# the paper's constant learning rate beside the faster schedule the book uses.
+
+# %% tags=["parameters"]
+profile = "book"  # smoke (tests, seconds) | book (the published book, minutes) | paper (2M steps, Appendix G)
+results_path = "../results/04_softmax_vs_kernel_gd.json"  # where this chapter's key numbers are written
+runs_dir = "../runs"  # trained runs are cached here, keyed by their full config
+seed = 0  # seed of the model's initialisation
+dims = None  # dimensions d to train; None: the profile's (book: [2, 3, 5, 10])
+C = 5  # number of classes
+n = 100  # context points per context
+steps = None  # training steps; None: the profile's (book: 3000, paper: 2,000,000)
+lr = None  # peak learning rate; None: the profile's (book: 3e-2 warm-up + cosine; paper: per d, constant)
+batch_size = None  # contexts per step; None: the profile's (paper: 2048)
+compare_paper_lr = True  # also train at the paper's constant learning rate with the same budget
+device = "auto"  # cpu | cuda | auto
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import Markdown
+
+from icl_lib.baselines import (
+    adaptive_grid,
+    adaptive_kernel_gd_step,
+    grid_search_adaptive,
+    grid_search_kernel_gd,
+    kernel_gd_step,
+    log_grid,
+)
+from icl_lib.extraction import extract_c_eta_c_sigma
+from icl_lib.kernels import RBFKernel
+from icl_lib.metrics import alignment, alignment_through_training, per_context_loss, per_context_metrics
+from icl_lib.plotting import (
+    plot_alignment_through_training,
+    plot_grid_heatmaps,
+    plot_loss_through_training,
+    plot_per_context_scatter,
+)
+from icl_lib.profiles import check_parameters, paper_softmax_lr, resolve_device
+from icl_lib.results import comparison_table, write_results
+from icl_lib.tasks import sample_contexts
+from icl_lib.training import config_from_profile, train
+
+prof = check_parameters(profile=profile, results_path=results_path, seed=seed, C=C, n=n, dims=dims,
+                        **{k: v for k, v in {"steps": steps, "batch_size": batch_size}.items() if v is not None})
+device = resolve_device(device)
+dims = list(dims or prof.dims)
+VARIANTS = (True, False)  # include_query: the query token attends to itself, or not
+
+
+def softmax_config(d, include_query, **changes):
+    """The chapter's run for d; `changes` replace profile settings (the paper's constant lr run)."""
+    return config_from_profile("softmax", d, prof.training_settings("softmax", d) | changes, C=C, n=n, seeds=(seed,),
+                               steps=steps, batch_size=batch_size, lr=None if "lr" in changes else lr, include_query=include_query,
+                               n_eval=prof.n_eval)
+
+
+configs = {(d, iq): softmax_config(d, iq) for d in dims for iq in VARIANTS}
+paper_lr_runs = compare_paper_lr and prof.softmax["schedule"] != "constant"
+cfg = configs[(dims[0], True)]
+print(f"profile={profile}: d in {dims}, {cfg.steps} steps of {cfg.batch_size} contexts, lr {cfg.lr} ({cfg.schedule}), "
+      f"clip {cfg.clip}, device {device}; paper-lr comparison: {paper_lr_runs}")
+
+# %% [markdown]
+# ## Training
+#
+# As in chapter 3 (Adam, clipping by global norm, here 1.0 as in Appendix G; weights initialised at
+# $0.002 \times \mathcal{N}(0, 1/(d+C))$; fresh contexts every step). The paper's learning rates
+# (d = 2: 6e-4, 3: 3e-5, 5: 1e-4, 10: 5e-4) are constant over 2,000,000 steps; at those rates the
+# model stays on its initial plateau (loss $\log 5 \approx 1.609$) for far longer than a CPU budget.
+# The `book` profile uses a warm-up and cosine decay from a peak of 3e-2, and trains the paper's
+# constant rate with the same budget beside it, so the figure below shows where it stands.
+
+# %%
+runs = {key: train(config, runs_dir=runs_dir, device=device) for key, config in configs.items()}
+paper_runs = ({d: train(softmax_config(d, True, lr=paper_softmax_lr(d), schedule="constant", warmup_steps=0),
+                        runs_dir=runs_dir, device=device) for d in dims} if paper_lr_runs else {})
+for (d, iq), run in runs.items():
+    print(f"d={d:>2} include_query={iq!s:>5}: eval loss {run.history['eval_loss'][0][0]:.3f} -> {run.history['eval_loss'][-1][0]:.3f}")
+for d, run in paper_runs.items():
+    print(f"d={d:>2} paper's constant lr {run.config.lr:g}: eval loss -> {run.history['eval_loss'][-1][0]:.3f}")
+
+# %% [markdown]
+# ## Grid searches (Appendix G)
+#
+# Eq. 1 is searched over a $100 \times 100$ log grid of $(c_\eta, c_\sigma)$ with the paper's ranges
+# per d, for each query variant (an optimum on the edge of a range would be flagged below); the plain RBF-kernel GD step of Eq. 3 over
+# $\eta \in [1, 10^3]$, $\sigma^2 \in [10^{-3}, 10^2]$. Both minimise the mean cross-entropy on
+# search contexts (10,000 in the paper); everything below is evaluated on other contexts.
+
+# %%
+search = {d: sample_contexts(prof.n_search, n=n, d=d, C=C, seed=1000 + d, dtype=torch.float64) for d in dims}
+grids, optimum = {}, {}
+for d in dims:
+    c_etas, c_sigmas = adaptive_grid(d, prof.grid_points)
+    for iq in VARIANTS:
+        c_eta, c_sigma, losses = grid_search_adaptive(search[d], c_etas, c_sigmas, include_query=iq)
+        grids[(d, iq)], optimum[(d, iq)] = (c_etas, c_sigmas, losses), (c_eta, c_sigma)
+kernel_gd = {d: grid_search_kernel_gd(search[d], log_grid(0, 3, prof.grid_points), log_grid(-3, 2, prof.grid_points)) for d in dims}
+for (d, iq), (c_eta, c_sigma) in optimum.items():
+    print(f"d={d:>2} include_query={iq!s:>5}: c_eta* {c_eta:8.3f}  c_sigma* {c_sigma:8.3f}  loss {grids[(d, iq)][2].min():.4f}")
+for d, (eta, sigma2, losses) in kernel_gd.items():
+    print(f"d={d:>2} plain kernel GD: eta* {eta:8.2f}  sigma^2* {sigma2:.4f}  loss {losses.min():.4f}")
+on_edge = {key: bool(grids[key][2].argmin() // prof.grid_points in (0, prof.grid_points - 1)
+                     or grids[key][2].argmin() % prof.grid_points in (0, prof.grid_points - 1)) for key in grids}
+print("optimum on the edge of the paper's grid:", [f"d={d}, include_query={iq}" for (d, iq), edge in on_edge.items() if edge] or "none")
+
+# %% mystnb={"figure": {"caption": "Mean cross-entropy of Eq. 1 over the grid of Appendix G (query attending to itself), the grid optimum (x) and the values read off the trained softmax self-attention (o, chapter 5's extraction), for each d.", "name": "fig-softmax-grids"}}
+extracted = {key: tuple(float(v[0]) for v in extract_c_eta_c_sigma(run.weights, key[0])) for key, run in runs.items()}
+fig = plot_grid_heatmaps({d: (*grids[(d, True)], optimum[(d, True)], extracted[(d, True)]) for d in dims})
+plt.show()
+
+# %% [markdown]
+# ## Training curves: the book's schedule and the paper's constant rate
+
+# %% mystnb={"figure": {"caption": "Evaluation loss through training for each d: the book's warm-up + cosine schedule for both query variants, and the paper's constant learning rate at the same budget (when trained). The dashed line is the loss of Eq. 1 at its grid optimum.", "name": "fig-softmax-loss"}}
+curves = {d: {f"include_query={iq}": (runs[(d, iq)].history["step"], [loss[0] for loss in runs[(d, iq)].history["eval_loss"]])
+              for iq in VARIANTS} for d in dims}
+for d, run in paper_runs.items():
+    curves[d][f"paper's lr {run.config.lr:g} (constant)"] = (run.history["step"], [loss[0] for loss in run.history["eval_loss"]])
+fig = plot_loss_through_training(curves, reference={d: float(grids[(d, True)][2].min()) for d in dims})
+plt.show()
+
+# %% [markdown]
+# ## Alignment through training (Figure 4a, Figure 6 left)
+#
+# The alignment metrics of chapter 3, now between the trained softmax self-attention and Eq. 1 at
+# the grid optimum of the same query variant, on $N = 100$ contexts. The sensitivities are computed
+# in float64: the paper could not compute them for $d = 2$ because the attention saturates (large
+# $c_\sigma$); in float64, through torch's max-subtracted softmax, they are finite (checked below).
+
+# %%
+align_ctx = {d: sample_contexts(prof.n_align, n=n, d=d, C=C, seed=2000 + d, dtype=torch.float64) for d in dims}
+
+
+def eq1(d, iq):
+    return lambda c: adaptive_kernel_gd_step(c, *optimum[(d, iq)], include_query=iq)
+
+
+history = {key: (run.history["step"], alignment_through_training(run.snapshot_predictors(), eq1(*key), align_ctx[key[0]]))
+           for key, run in runs.items()}
+final = {key: {name: values[-1] for name, values in h[1].items()} for key, h in history.items()}
+for (d, iq), f in final.items():
+    print(f"d={d:>2} include_query={iq!s:>5}: preds diff {f['preds_diff']:.4f}, cos sim {f['cos_sim']:.4f}, "
+          f"model diff {f['model_diff']:.4f}")
+
+# %% mystnb={"figure": {"caption": "Alignment of the trained softmax self-attention (query attending to itself) with Eq. 1 at its grid optimum, through training (the paper's Figure 4a for d = 5, Figure 6 for d = 2, 3, 10).", "name": "fig-softmax-alignment"}}
+fig = plot_alignment_through_training({d: history[(d, True)] for d in dims})
+plt.show()
+
+# %% mystnb={"figure": {"caption": "The same for the other reading of Figure 2: the query does not attend to itself, compared with Eq. 1 without the query's term in the normaliser.", "name": "fig-softmax-alignment-noquery"}}
+fig = plot_alignment_through_training({d: history[(d, False)] for d in dims})
+plt.show()
+
+# %% [markdown]
+# ## Per-context metrics (Figure 4 b–d, Figure 6 right)
+
+# %%
+eval_ctx = {d: sample_contexts(prof.n_eval, n=n, d=d, C=C, seed=3000 + d, dtype=torch.float64) for d in dims}
+pairs = {d: (per_context_metrics(runs[(d, True)].predictor()(eval_ctx[d]), eval_ctx[d].y_query),
+             per_context_metrics(eq1(d, True)(eval_ctx[d]), eval_ctx[d].y_query)) for d in dims}
+mean_loss = {d: (float(sa["loss"].mean()), float(eq["loss"].mean())) for d, (sa, eq) in pairs.items()}
+kernel_gd_loss = {d: float(per_context_loss(kernel_gd_step(eval_ctx[d], kernel_gd[d][0], RBFKernel(kernel_gd[d][1])),
+                                            eval_ctx[d].y_query).mean()) for d in dims}  # the same held-out contexts
+
+# %% mystnb={"figure": {"caption": "Per-context loss, probability of the correct class and entropy of the trained softmax self-attention (x) and of Eq. 1 at its grid optimum (y) on held-out contexts; the black line is y = x, dotted lines the means.", "name": "fig-softmax-scatter"}}
+fig = plot_per_context_scatter(pairs, ylabel="Eq. 1 step")
+plt.show()
+
+# %% [markdown]
+# ## Which query variant?
+#
+# Each variant is compared with its own form of Eq. 1 above. Crossing them (a model trained with
+# one variant against Eq. 1 of the other) tells whether the distinction is visible at all. The
+# paper's only stated numbers for a trained softmax model are the extracted $c_\eta = 7.15$,
+# $c_\sigma = 31.07$ at $d = 3$ (Appendix H): the variant whose extracted values are closer is the
+# one that reproduces the paper (chapter 5 shows the extraction in detail).
+
+# %%
+cross = {d: alignment(runs[(d, True)].predictor(), eq1(d, False), align_ctx[d]) for d in dims}
+for d in dims:
+    print(f"d={d:>2}: SA(include_query=True) vs Eq. 1 without the query: preds diff {cross[d].preds_diff:.4f}, "
+          f"cos sim {cross[d].cos_sim:.4f}  (own variant: {final[(d, True)]['preds_diff']:.4f}, {final[(d, True)]['cos_sim']:.4f})")
+if 3 in dims:
+    log_distance = {iq: math.hypot(math.log(extracted[(3, iq)][0] / 7.15), math.log(extracted[(3, iq)][1] / 31.07)) for iq in VARIANTS}
+    closest = min(VARIANTS, key=log_distance.get)
+    print("d=3, extracted (c_eta, c_sigma) vs the paper's (7.15, 31.07): "
+          + ", ".join(f"include_query={iq}: ({extracted[(3, iq)][0]:.2f}, {extracted[(3, iq)][1]:.2f})" for iq in VARIANTS)
+          + f" -> the paper's numbers are reproduced by include_query={closest}")
+
+# %% [markdown]
+# How flat is the search landscape? The loss of Eq. 1 at the values read off the model (chapter 5's
+# extraction) next to the loss at the grid optimum, on the search contexts:
+
+# %%
+loss_at_extracted = {key: float(per_context_loss(adaptive_kernel_gd_step(search[key[0]], *extracted[key], include_query=key[1]),
+                                                 search[key[0]].y_query).mean()) for key in runs}
+for (d, iq), value in loss_at_extracted.items():
+    print(f"d={d:>2} include_query={iq!s:>5}: Eq. 1 loss at the grid optimum {float(grids[(d, iq)][2].min()):.4f}, "
+          f"at the extracted ({extracted[(d, iq)][0]:.2f}, {extracted[(d, iq)][1]:.2f}) {value:.4f}")
+
+# %% [markdown]
+# The claim, checked with a tolerance per profile. The paper notes that for $d = 10$ the two
+# differ slightly (the transformer had not converged, Appendix I), so $d = 10$ gets a looser bound.
+# For $d = 2$ the paper reports no sensitivities (Appendix F), so only the predictions are checked
+# there; our sensitivities for $d = 2$ are shown above. With $c_\sigma$ in the hundreds the
+# attention is nearly nearest-neighbour, the sensitivities change sharply with $c_\sigma$, and the
+# loss hardly does (the table above), so the model can match Eq. 1's predictions at a $c_\sigma$
+# well below the grid optimum while its sensitivities still differ.
+
+# %%
+tolerance = {"smoke": (0.8, 0.25, 0.8, 0.25), "book": (0.98, 0.06, 0.9, 0.15), "paper": (0.98, 0.06, 0.9, 0.15)}[profile]
+for (d, iq), f in final.items():
+    min_cos, max_diff = tolerance[:2] if d <= 5 else tolerance[2:]
+    assert all(torch.isfinite(torch.tensor(v)).all() for v in history[(d, iq)][1].values()), f"d={d}: non-finite metric"
+    assert f["preds_diff"] < max_diff, f"d={d}, include_query={iq}: preds diff {f['preds_diff']:.4f} >= {max_diff}"
+    if d > 2:  # the paper states no sensitivity result for d = 2
+        assert f["cos_sim"] > min_cos, f"d={d}, include_query={iq}: cos sim {f['cos_sim']:.4f} <= {min_cos}"
+for d in dims:
+    assert mean_loss[d][0] < 1.05 * mean_loss[d][1] + 0.02, f"d={d}: trained SA loss far above Eq. 1's"
+
+# %% [markdown]
+# ## Paper vs this book
+#
+# The paper shows these results as figures; the numbers it states are the learning rates and
+# search ranges (Appendix G) and the extracted $c_\eta = 7.15$, $c_\sigma = 31.07$ at $d = 3$
+# (chapter 5). Our grid optima are listed for reference.
+
+# %%
+setting = f"{cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, seed {seed}"
+rows = []
+for d in dims:
+    for iq in VARIANTS:
+        f = final[(d, iq)]
+        rows.append((f"d={d}, include_query={iq}: cos sim / preds diff / model diff", "→ 1 / low / low (Fig. 4, 6)",
+                     f"{f['cos_sim']:.4f} / {f['preds_diff']:.4f} / {f['model_diff']:.4f}", setting))
+        rows.append((f"d={d}, include_query={iq}: grid (c_eta, c_sigma)", "—",
+                     f"({optimum[(d, iq)][0]:.2f}, {optimum[(d, iq)][1]:.2f})", f"{prof.n_search} search contexts"))
+    rows.append((f"d={d}: mean loss SA / Eq. 1 / plain kernel GD", "similar (Fig. 4b)",
+                 f"{mean_loss[d][0]:.4f} / {mean_loss[d][1]:.4f} / {kernel_gd_loss[d]:.4f}", f"{prof.n_eval} held-out contexts"))
+    if d in paper_runs:
+        rows.append((f"d={d}: eval loss at the paper's constant lr {paper_runs[d].config.lr:g}", "plateau, then Fig. 4 after 2M steps",
+                     f"{paper_runs[d].history['eval_loss'][-1][0]:.4f}", f"same budget: {cfg.steps} steps × {cfg.batch_size}"))
+Markdown(comparison_table(rows))
+
+# %%
+metrics = {}
+for (d, iq), f in final.items():
+    tag = f"d{d}.include_query_{iq}"
+    metrics |= {f"{tag}.{name}": value for name, value in f.items()}
+    metrics |= {f"{tag}.grid_c_eta": optimum[(d, iq)][0], f"{tag}.grid_c_sigma": optimum[(d, iq)][1],
+                f"{tag}.grid_loss": float(grids[(d, iq)][2].min()), f"{tag}.eq1_loss_at_extracted": loss_at_extracted[(d, iq)],
+                f"{tag}.c_eta_extracted": extracted[(d, iq)][0],
+                f"{tag}.c_sigma_extracted": extracted[(d, iq)][1]}
+for d in dims:
+    metrics |= {f"d{d}.loss_sa": mean_loss[d][0], f"d{d}.loss_eq1": mean_loss[d][1], f"d{d}.loss_kernel_gd": kernel_gd_loss[d],
+                f"d{d}.cross_variant_preds_diff": cross[d].preds_diff}
+    if d in paper_runs:
+        metrics[f"d{d}.paper_lr_final_eval_loss"] = paper_runs[d].history["eval_loss"][-1][0]
+settings = {"seed": seed, "C": C, "n": n, "dims": dims, "device": device, "train": cfg.to_dict() | {"d": "per dim", "lr": "see profile"},
+            "n_search": prof.n_search, "n_eval": prof.n_eval, "n_align": prof.n_align, "grid_points": prof.grid_points}
+_ = write_results(results_path, chapter="04_softmax_vs_kernel_gd", profile=profile, settings=settings, metrics=metrics)
+print(f"wrote {len(metrics)} metrics to {results_path}")
