@@ -27,7 +27,7 @@ from icl_lib.validation import check_positive_int
 
 # Identifies the random stream that a seed produces. Change it whenever a seed would give other
 # contexts (a new sampling algorithm): it is part of every run's cache key.
-SAMPLER_VERSION = "2: torch arcs (d=2); compiled per-context xoshiro256** + ziggurat rejection (d>=3, CPU)"
+SAMPLER_VERSION = "3: float64 prototypes; torch arcs (d=2); compiled per-context xoshiro256** + ziggurat rejection (d>=3, CPU)"
 
 __all__ = [
     "SAMPLER_VERSION",
@@ -153,13 +153,7 @@ def sample_contexts(
     _check_task_arguments(batch_size, n, d, C)
     device = torch.device(device) if device is not None else torch.device("cpu")
     gen = _make_generator(seed, generator, device)
-    if prototypes is None:
-        prototypes = _uniform_sphere((batch_size, C), d, gen, device, dtype)  # (B, C, d)
-    else:
-        if prototypes.shape != (batch_size, C, d):
-            raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
-        prototypes = prototypes.to(device=device, dtype=dtype)
-    y_query = torch.randint(C, (batch_size,), generator=gen, device=device)  # (B,)
+    prototypes, y_query = _draw_classes(batch_size, C, d, gen, device, dtype, prototypes)
     if d == 2:
         x, x_query = _sample_arcs(prototypes, n // C, y_query, gen)
     elif device.type == "cpu":
@@ -188,18 +182,27 @@ def sample_tokens(
     if d == 2:
         ctx = sample_contexts(batch_size, n=n, d=d, C=C, seed=seed, dtype=dtype)
         return ctx.tokens(), ctx.y_query
-    from icl_lib._compiled_sampler import rejection_sample
-
     gen = _make_generator(seed, None, torch.device("cpu"))
-    prototypes = _uniform_sphere((batch_size, C), d, gen, "cpu", dtype)  # same draws as sample_contexts
-    y_query = torch.randint(C, (batch_size,), generator=gen)
-    stream_seed = int(torch.randint(0, 2**62, (1,), generator=gen))
-    k = n // C
+    prototypes, y_query = _draw_classes(batch_size, C, d, gen, torch.device("cpu"), dtype)
     tokens = torch.zeros(batch_size, n + 1, d + C, dtype=dtype)  # (B, n+1, d+C)
-    tokens[:, :n, d:] = torch.eye(C, dtype=dtype).repeat_interleave(k, dim=0)  # labels, grouped by class
-    z = prototypes.to(torch.float64).numpy()
-    rejection_sample(z, y_query.numpy(), k, np.uint64(stream_seed), tokens[:, :n, :d].numpy(), tokens[:, n, :d].numpy())
+    tokens[:, :n, d:] = torch.eye(C, dtype=dtype).repeat_interleave(n // C, dim=0)  # labels, grouped by class
+    _sample_by_rejection_compiled(prototypes, n // C, y_query, gen, x=tokens[:, :n, :d], x_query=tokens[:, n, :d])
     return tokens, y_query
+
+
+def _draw_classes(batch_size: int, C: int, d: int, gen: torch.Generator, device: torch.device, dtype: torch.dtype,  # noqa: N803
+                  prototypes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prototypes (B, C, d) (unless given) and the query classes (B,), the first draws of a seed.
+
+    Prototypes are drawn in float64 whatever the dtype, so a seed gives the same task in either.
+    """
+    if prototypes is None:
+        prototypes = _uniform_sphere((batch_size, C), d, gen, device, torch.float64).to(dtype)
+    elif prototypes.shape != (batch_size, C, d):
+        raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
+    else:
+        prototypes = prototypes.to(device=device, dtype=dtype)
+    return prototypes, torch.randint(C, (batch_size,), generator=gen, device=device)
 
 
 def _sample_arcs(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: torch.Generator):
@@ -260,17 +263,19 @@ def _sample_by_rejection(prototypes: torch.Tensor, k: int, y_query: torch.Tensor
     return x, x_query
 
 
-def _sample_by_rejection_compiled(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: torch.Generator):
+def _sample_by_rejection_compiled(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: torch.Generator, *,
+                                  x: torch.Tensor | None = None, x_query: torch.Tensor | None = None):
     """d >= 3 on the CPU: the same rule as `_sample_by_rejection`, one compiled loop per context.
 
-    Candidates are drawn and labelled in float64; the kept points are written in the requested dtype.
+    Candidates are drawn and labelled in float64; the kept points are written in the requested dtype,
+    into `x` (B, C*k, d) and `x_query` (B, d) when given (views of a token matrix, say).
     """
     from icl_lib._compiled_sampler import rejection_sample
 
     B, C, d = prototypes.shape  # noqa: N806
     seed = int(torch.randint(0, 2**62, (1,), generator=gen))  # the context streams derive from it
-    x = torch.empty(B, C * k, d, dtype=prototypes.dtype)
-    x_query = torch.empty(B, d, dtype=prototypes.dtype)
+    x = torch.empty(B, C * k, d, dtype=prototypes.dtype) if x is None else x
+    x_query = torch.empty(B, d, dtype=prototypes.dtype) if x_query is None else x_query
     z = prototypes.detach().to(torch.float64).numpy()
     rejection_sample(z, y_query.numpy(), k, np.uint64(seed), x.numpy(), x_query.numpy())  # fills x, x_query
     return x, x_query
