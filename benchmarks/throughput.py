@@ -22,7 +22,7 @@ from icl_lib.profiles import resolve_device
 from icl_lib.tasks import sample_contexts, sample_contexts_plain
 from icl_lib.training import TrainConfig, init_weights, train
 
-BASE = TrainConfig(kind="softmax", d=5, steps=40, lr=1e-3, clip=1.0, batch_size=2048, eval_every=10_000,
+BASE = TrainConfig(kind="softmax", d=5, steps=200, lr=1e-3, clip=1.0, batch_size=2048, eval_every=10_000,
                    n_eval=8, checkpoint_every=10_000)
 
 
