@@ -43,3 +43,27 @@ def test_results_roundtrip_and_schema(tmp_path):
         write_results(path, chapter="c", profile="smoke", settings={}, metrics={"x": float("nan")})
     with pytest.raises(ValueError, match="paper values without a metric"):
         write_results(path, chapter="c", profile="smoke", settings={}, metrics={"x": 1.0}, paper={"y": 1.0})
+
+
+def test_training_settings_fill_the_papers_softmax_rates():
+    from icl_lib.profiles import PAPER_SOFTMAX_LR, paper_softmax_lr
+
+    paper = PROFILES["paper"]
+    assert paper.training_settings("softmax", 3)["lr"] == 3e-5 and paper.training_settings("softmax", 10)["lr"] == 5e-4
+    assert paper.training_settings("softmax", 3)["steps"] == 2_000_000
+    assert paper.training_settings("linear", 5) == {**paper.linear} and paper.linear["lr"] == 5e-5
+    assert PAPER_SOFTMAX_LR == {2: 6e-4, 3: 3e-5, 5: 1e-4, 10: 5e-4}
+    assert paper_softmax_lr(4) == 3e-5 and paper_softmax_lr(8) == 5e-4  # nearest listed d (ties: the smaller)
+    with pytest.raises(ValueError, match="kind='kernel'"):
+        paper.training_settings("kernel", 3)
+
+
+def test_config_from_profile_ignores_none_overrides():
+    from icl_lib.training import config_from_profile
+
+    book = PROFILES["book"]
+    cfg = config_from_profile("linear", 5, book.training_settings("linear", 5), steps=None, lr=None, seeds=[3])
+    assert cfg.steps == book.linear["steps"] and cfg.lr == book.linear["lr"] and cfg.seeds == (3,)
+    assert config_from_profile("linear", 5, book.linear, steps=7).steps == 7
+    with pytest.raises(ValueError, match="no learning rate"):
+        config_from_profile("softmax", 3, PROFILES["paper"].softmax)
