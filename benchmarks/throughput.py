@@ -37,7 +37,7 @@ def fast_steps_per_second(config: TrainConfig, device: str) -> float:
 def plain_steps_per_second(config: TrainConfig, steps: int = 2) -> float:
     """Per-context numpy sampling loop, full (n+1)x(n+1) attention, torch.optim.Adam."""
     model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query)
-    model.load_weights(type(init_weights(config))(*(w[0] for w in vars(init_weights(config)).values())))
+    model.load_weights(init_weights(config).member(0))
     opt = torch.optim.Adam(model.parameters(), lr=config.lrs[0])
     start = time.perf_counter()
     for step in range(steps):

@@ -40,6 +40,13 @@ class Weights:
     W_V: torch.Tensor  # noqa: N815
     W_O: torch.Tensor  # noqa: N815
 
+    def as_tuple(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        return (self.W_Q, self.W_K, self.W_V, self.W_O)
+
+    def member(self, s: int) -> Weights:
+        """Member s of ensemble weights (S, D, D) -> (D, D) each."""
+        return Weights(*(w[s] for w in self.as_tuple()))
+
 
 def constructed_weights(kind: str, d: int, C: int, **coefficients: float) -> Weights:  # noqa: N803
     """The weights that make self-attention compute one (kernel / context-adaptive) GD step, in float64.
@@ -123,7 +130,7 @@ class SelfAttention(nn.Module):
 
     def weights(self) -> Weights:
         """A detached copy of the current weights."""
-        return Weights(*(getattr(self, name).detach().clone() for name in ("W_Q", "W_K", "W_V", "W_O")))
+        return Weights(*(p.detach().clone() for p in (self.W_Q, self.W_K, self.W_V, self.W_O)))
 
     def qk(self) -> torch.Tensor:
         """W_Q^T W_K, the bilinear form of the attention scores, (..., D, D)."""

@@ -139,10 +139,10 @@ def init_weights(config: TrainConfig) -> Weights:
     return Weights(*(stacked[:, i].contiguous() for i in range(4)))
 
 
-def eval_contexts(config: TrainConfig, n_contexts: int | None = None, *, offset: int = 0) -> Contexts:
+def eval_contexts(config: TrainConfig) -> Contexts:
     """The run's fixed evaluation contexts (seeded by `eval_seed`, disjoint from training data)."""
-    return sample_contexts(n_contexts or config.n_eval, n=config.n, d=config.d, C=config.C,
-                           seed=config.eval_seed + offset, dtype=getattr(torch, config.dtype))
+    return sample_contexts(config.n_eval, n=config.n, d=config.d, C=config.C, seed=config.eval_seed,
+                           dtype=getattr(torch, config.dtype))
 
 
 def _batch(config: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,7 +191,7 @@ class Run:
 
 def _member_model(config: TrainConfig, weights: Weights, member: int, dtype: torch.dtype) -> SelfAttention:
     model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, dtype=dtype)
-    model.load_weights(Weights(*(w[member].to(dtype) for w in (weights.W_Q, weights.W_K, weights.W_V, weights.W_O))))
+    model.load_weights(weights.member(member))  # load_weights copies, casting to the model's dtype
     return model
 
 
@@ -307,7 +307,7 @@ def train(
     bar.close()
     weights = Weights(*(p.detach().cpu().clone() for p in params))
     if stop == config.steps:
-        _atomic_save({"config": config.to_dict(), "weights": tuple(weights.__dict__.values()), "history": history}, final_file)
+        _atomic_save({"config": config.to_dict(), "weights": weights.as_tuple(), "history": history}, final_file)
         checkpoint_file.unlink(missing_ok=True)
     return Run(config, weights, history, path)
 

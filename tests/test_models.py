@@ -61,7 +61,7 @@ def test_ensemble_equals_separate_models(ctx):
     assert out.shape == (3, 32, 4)
     for s in range(3):
         single = SelfAttention("softmax", 4, 4, dtype=torch.float64)
-        single.load_weights(type(ens.weights())(*(w[s] for w in vars(ens.weights()).values())))
+        single.load_weights(ens.weights().member(s))
         assert torch.allclose(out[s], single(ctx.tokens()), atol=1e-12)
 
 

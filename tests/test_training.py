@@ -25,7 +25,7 @@ def _plain_train(config: TrainConfig, member: int) -> Weights:
     clip_by_global_norm (the paper's stack: no epsilon, unlike torch's clip_grad_norm_)."""
     init = init_weights(config)
     model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, dtype=torch.float64)
-    model.load_weights(Weights(*(w[member] for w in vars(init).values())))
+    model.load_weights(init.member(member))
     opt = torch.optim.Adam(model.parameters(), lr=config.lrs[member])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: learning_rate(config, step))
     for step in range(config.steps):
@@ -50,7 +50,7 @@ def test_engine_equals_plain_training(tmp_path, kind):
     run = train(config, runs_dir=tmp_path, progress=False)
     for member in range(2):
         plain = _plain_train(config, member)
-        for fast, ref in zip(vars(run.weights).values(), vars(plain).values(), strict=True):
+        for fast, ref in zip(run.weights.as_tuple(), plain.as_tuple(), strict=True):
             assert torch.allclose(fast[member], ref, rtol=1e-9, atol=1e-12)
 
 
@@ -72,7 +72,7 @@ def test_resume_in_process_is_exact(tmp_path):
     partial = train(SMALL, runs_dir=tmp_path / "resumed", progress=False, stop_after=13)  # checkpoint at 10
     assert not (partial.path / "final.pt").exists() and (partial.path / "checkpoint.pt").exists()
     resumed = train(SMALL, runs_dir=tmp_path / "resumed", progress=False)
-    for a, b in zip(vars(whole.weights).values(), vars(resumed.weights).values(), strict=True):
+    for a, b in zip(whole.weights.as_tuple(), resumed.weights.as_tuple(), strict=True):
         assert torch.equal(a, b)
     assert whole.history["step"] == resumed.history["step"] and whole.history["eval_loss"] == resumed.history["eval_loss"]
     assert all(torch.equal(x, y) for s, t in zip(whole.history["snapshots"], resumed.history["snapshots"], strict=True)
