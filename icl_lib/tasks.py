@@ -27,7 +27,8 @@ from icl_lib.validation import check_positive_int
 
 # Identifies the random stream that a seed produces. Change it whenever a seed would give other
 # contexts (a new sampling algorithm): it is part of every run's cache key.
-SAMPLER_VERSION = "3: float64 prototypes; torch arcs (d=2); compiled per-context xoshiro256** + ziggurat rejection (d>=3, CPU)"
+SAMPLER_VERSION = ("4: torch arcs (d=2) and torch rejection (CUDA), float64 prototypes; compiled per-context xoshiro256** "
+                   "+ ziggurat for prototypes, query class and candidates in blocks of 16 (d>=3, CPU)")
 
 __all__ = [
     "SAMPLER_VERSION",
@@ -153,13 +154,14 @@ def sample_contexts(
     _check_task_arguments(batch_size, n, d, C)
     device = torch.device(device) if device is not None else torch.device("cpu")
     gen = _make_generator(seed, generator, device)
-    prototypes, y_query = _draw_classes(batch_size, C, d, gen, device, dtype, prototypes)
-    if d == 2:
-        x, x_query = _sample_arcs(prototypes, n // C, y_query, gen)
-    elif device.type == "cpu":
-        x, x_query = _sample_by_rejection_compiled(prototypes, n // C, y_query, gen)
-    else:  # CUDA: batched torch rejection on the device
-        x, x_query = _sample_by_rejection(prototypes, n // C, y_query, gen)
+    if d > 2 and device.type == "cpu":  # compiled: prototypes, query classes and points from per-context streams
+        x, x_query, prototypes, y_query = _sample_by_rejection_compiled(batch_size, n // C, C, d, gen, dtype, prototypes)
+    else:
+        prototypes, y_query = _draw_classes(batch_size, C, d, gen, device, dtype, prototypes)
+        if d == 2:
+            x, x_query = _sample_arcs(prototypes, n // C, y_query, gen)
+        else:  # CUDA: batched torch rejection on the device
+            x, x_query = _sample_by_rejection(prototypes, n // C, y_query, gen)
     y = torch.arange(C, device=device).repeat_interleave(n // C).expand(batch_size, n).contiguous()
     return Contexts(x=x, y=y, x_query=x_query, y_query=y_query, prototypes=prototypes)
 
@@ -175,18 +177,19 @@ def sample_tokens(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`sample_contexts(...).tokens()` and `.y_query` for the same arguments, without the Contexts.
 
-    The training fast path: on the CPU with d >= 3 the compiled sampler writes the points straight
-    into the token matrix (B, n+1, d+C). Equal to the general path (a test checks it).
+    The training fast path: on the CPU with d >= 3 the compiled sampler writes the points and the
+    labels straight into the token matrix. The tokens (B, n+1, d+C) are a transposed view of
+    feature-major storage (B, d+C, n+1), the layout the compiled training step reads; torch ops
+    take either. Equal to the general path (a test checks it).
     """
     _check_task_arguments(batch_size, n, d, C)
     if d == 2:
         ctx = sample_contexts(batch_size, n=n, d=d, C=C, seed=seed, dtype=dtype)
         return ctx.tokens(), ctx.y_query
     gen = _make_generator(seed, None, torch.device("cpu"))
-    prototypes, y_query = _draw_classes(batch_size, C, d, gen, torch.device("cpu"), dtype)
-    tokens = torch.zeros(batch_size, n + 1, d + C, dtype=dtype)  # (B, n+1, d+C)
-    tokens[:, :n, d:] = torch.eye(C, dtype=dtype).repeat_interleave(n // C, dim=0)  # labels, grouped by class
-    _sample_by_rejection_compiled(prototypes, n // C, y_query, gen, x=tokens[:, :n, :d], x_query=tokens[:, n, :d])
+    tokens = torch.empty(batch_size, d + C, n + 1, dtype=dtype).mT  # (B, n+1, d+C), feature-major storage
+    _, _, _, y_query = _sample_by_rejection_compiled(batch_size, n // C, C, d, gen, dtype, x=tokens[:, :n, :d],
+                                                     x_query=tokens[:, n, :d], labels=tokens[:, :, d:])
     return tokens, y_query
 
 
@@ -263,22 +266,33 @@ def _sample_by_rejection(prototypes: torch.Tensor, k: int, y_query: torch.Tensor
     return x, x_query
 
 
-def _sample_by_rejection_compiled(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: torch.Generator, *,
-                                  x: torch.Tensor | None = None, x_query: torch.Tensor | None = None):
+def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: torch.Generator, dtype: torch.dtype,  # noqa: N803, PLR0913
+                                  prototypes: torch.Tensor | None = None, *, x: torch.Tensor | None = None,
+                                  x_query: torch.Tensor | None = None, labels: torch.Tensor | None = None):
     """d >= 3 on the CPU: the same rule as `_sample_by_rejection`, one compiled loop per context.
 
-    Candidates are drawn and labelled in float64; the kept points are written in the requested dtype,
-    into `x` (B, C*k, d) and `x_query` (B, d) when given (views of a token matrix, say).
+    Each context's prototypes (unless given), query class and candidates come from its own stream
+    (see `icl_lib._compiled_sampler`). Candidates are drawn and labelled in float64; the kept points
+    are written in `dtype`, into `x` (B, C*k, d) and `x_query` (B, d) when given (views of a token
+    matrix, say), and the one-hot labels into `labels` (B, C*k+1, C) when given.
+    Returns x, x_query, prototypes (B, C, d) in `dtype`, y_query (B,).
     """
-    from icl_lib._compiled_sampler import rejection_sample
+    from icl_lib._compiled_sampler import BLOCK, rejection_sample
 
-    B, C, d = prototypes.shape  # noqa: N806
     seed = int(torch.randint(0, 2**62, (1,), generator=gen))  # the context streams derive from it
-    x = torch.empty(B, C * k, d, dtype=prototypes.dtype) if x is None else x
-    x_query = torch.empty(B, d, dtype=prototypes.dtype) if x_query is None else x_query
-    z = prototypes.detach().to(torch.float64).numpy()
-    rejection_sample(z, y_query.numpy(), k, np.uint64(seed), x.numpy(), x_query.numpy())  # fills x, x_query
-    return x, x_query
+    if prototypes is None:
+        z = torch.empty(batch_size, C, d, dtype=torch.float64)
+    elif prototypes.shape != (batch_size, C, d):
+        raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
+    else:
+        z = prototypes.detach().to(device="cpu", dtype=torch.float64).contiguous()
+    y_query = torch.empty(batch_size, dtype=torch.int64)
+    x = torch.empty(batch_size, C * k, d, dtype=dtype) if x is None else x
+    x_query = torch.empty(batch_size, d, dtype=dtype) if x_query is None else x_query
+    labels_np = labels.numpy() if labels is not None else np.empty((0, 0, 0), dtype=x.numpy().dtype)
+    rejection_sample(np.uint64(seed), k, prototypes is None, z.numpy(), y_query.numpy(), x.numpy(), x_query.numpy(),
+                     labels_np, labels is not None, BLOCK)
+    return x, x_query, z.to(dtype), y_query
 
 
 def sample_contexts_plain(

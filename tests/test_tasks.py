@@ -148,3 +148,28 @@ def test_sample_tokens_equals_contexts_tokens(d, dtype):
     tokens, y_query = sample_tokens(64, n=20, d=d, C=4, seed=17, dtype=dtype)
     ctx = sample_contexts(64, n=20, d=d, C=4, seed=17, dtype=dtype)
     assert torch.equal(tokens, ctx.tokens()) and torch.equal(y_query, ctx.y_query)
+
+
+def test_compiled_sampler_result_does_not_depend_on_the_block_size():
+    """Candidates are drawn in blocks; unused draws at the end are discarded, so any block size
+    (1: one candidate at a time) gives the same contexts."""
+    from icl_lib._compiled_sampler import rejection_sample
+
+    def draw(block):
+        z = np.empty((64, 5, 4))
+        y_query = np.empty(64, dtype=np.int64)
+        x, x_query = np.empty((64, 20, 4)), np.empty((64, 4))
+        rejection_sample(np.uint64(99), 4, True, z, y_query, x, x_query, np.empty((0, 0, 0)), False, block)
+        return z, y_query, x, x_query
+
+    one_at_a_time = draw(1)
+    for block in (3, 16, 64):
+        assert all(np.array_equal(a, b) for a, b in zip(draw(block), one_at_a_time, strict=True))
+
+
+def test_sample_tokens_are_stored_feature_major():
+    """The training step reads tokens as (B, d+C, n+1) storage; sample_tokens writes them that way."""
+    from icl_lib.tasks import sample_tokens
+
+    tokens, _ = sample_tokens(8, n=10, d=3, C=5, seed=0)
+    assert tokens.shape == (8, 11, 8) and tokens.mT.is_contiguous()
