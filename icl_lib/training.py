@@ -7,6 +7,9 @@
   would follow alone (a test checks this).
 - The batch of step t is drawn from a generator seeded by (data_seed, t): a run resumed from
   any checkpoint sees the same data, and a background thread may sample ahead (on CUDA).
+- On the CPU a step's loss and gradient come from one compiled loop per context
+  (`icl_lib._compiled_attention`); on other devices from autograd through `SelfAttention`.
+  Tests check the two against each other, and the trainer against a plain twin.
 - A run lives in `runs/<key>/`, where the key hashes the full config and the library version;
   a finished run is loaded, not retrained; a changed config gets another key. Writes are atomic.
 Chapters: `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`, `05_extraction`.
@@ -155,7 +158,7 @@ def _batch(config: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
     if config.shared_data:
         return draw(0)
     tokens, labels = zip(*(draw(s + 1) for s in range(config.ensemble)), strict=True)
-    return torch.stack(tokens), torch.stack(labels)
+    return torch.stack([t.mT for t in tokens]).mT, torch.stack(labels)  # keeps the feature-major storage
 
 
 @dataclass
@@ -245,34 +248,34 @@ def train(
     S, dtype = config.ensemble, getattr(torch, config.dtype)  # noqa: N806
     model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, ensemble=S, dtype=dtype)
     model.to(device)
-    params = [model.W_Q, model.W_K, model.W_V, model.W_O]
     if checkpoint_file.exists():
         state = torch.load(checkpoint_file, map_location=device, weights_only=False)
         if state["config"] != config.to_dict():
             raise RuntimeError(f"{checkpoint_file} belongs to another config")
-        model.load_weights(Weights(*state["weights"]))
-        adam_m, adam_v, start, history = state["adam_m"], state["adam_v"], state["step"], state["history"]
+        weights, adam_m, adam_v = (torch.stack(state[key], dim=1) for key in ("weights", "adam_m", "adam_v"))
+        start, history = state["step"], state["history"]
     else:
-        model.load_weights(init_weights(config))
-        adam_m = [torch.zeros_like(p) for p in params]
-        adam_v = [torch.zeros_like(p) for p in params]
+        weights = torch.stack(init_weights(config).as_tuple(), dim=1).to(device)  # (S, 4, D, D): W_Q, W_K, W_V, W_O
+        adam_m, adam_v = torch.zeros_like(weights), torch.zeros_like(weights)
         start, history = 0, {"step": [], "eval_loss": [], "snapshots": []}
         path.mkdir(parents=True, exist_ok=True)
         (path / "config.json").write_text(json.dumps(_identity(config), indent=2))
-    lrs = torch.tensor(config.lrs, dtype=dtype, device=device).view(S, 1, 1)
+    lrs = torch.tensor(config.lrs, dtype=dtype, device=device).view(S, 1, 1, 1)
     eval_tokens = eval_contexts(config).to(device)
     stop = config.steps if stop_after is None else min(config.steps, stop_after)
     if prefetch is None:
         prefetch = torch.device(device).type == "cuda"
     batches = _Prefetcher(config, start, stop) if prefetch else None
+    loss_and_grad = _compiled_loss_and_grad if torch.device(device).type == "cpu" else _autograd_loss_and_grad
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
     def evaluate(step: int) -> None:
+        model.load_weights(Weights(*weights.unbind(1)))
         with torch.no_grad():
             loss = per_context_loss(model(eval_tokens.tokens()), eval_tokens.y_query).mean(-1)  # (S,)
         history["step"].append(step)
         history["eval_loss"].append(loss.cpu().tolist())
-        history["snapshots"].append(tuple(p.detach().cpu().clone() for p in params))
+        history["snapshots"].append(tuple(w.cpu().clone() for w in weights.unbind(1)))
 
     if start == 0 and not history["step"]:
         evaluate(0)
@@ -282,34 +285,46 @@ def train(
     for step in bar:
         tokens, y_query = batches.get() if batches else _batch(config, step)
         tokens, y_query = tokens.to(device), y_query.to(device)
-        loss = per_context_loss(model(tokens), y_query).mean(-1)  # (S,) mean cross-entropy on the query
-        grads = torch.autograd.grad(loss.sum(), params)
-        with torch.no_grad():
-            norm = torch.sqrt(sum((g.reshape(S, -1) ** 2).sum(-1) for g in grads))  # (S,) global norm per model
-            # optax.clip_by_global_norm semantics (the paper's JAX stack): no epsilon in the ratio
-            scale = torch.where(norm > config.clip, config.clip / norm, torch.ones_like(norm)).view(S, 1, 1)
-            t = step + 1
-            lr_t = lrs * learning_rate(config, step)
-            for p, g, m, v in zip(params, grads, adam_m, adam_v, strict=True):
-                g = g * scale
-                m.mul_(beta1).add_(g, alpha=1 - beta1)
-                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                m_hat = m / (1 - beta1**t)
-                v_hat = v / (1 - beta2**t)
-                p.sub_(lr_t * m_hat / (v_hat.sqrt() + eps))
+        grad = loss_and_grad(config, model, weights, tokens, y_query)  # (S, 4, D, D) of the mean query cross-entropy
+        norm = grad.reshape(S, -1).square().sum(-1).sqrt()  # (S,) global norm per model
+        # optax.clip_by_global_norm semantics (the paper's JAX stack): no epsilon in the ratio
+        grad.mul_(torch.where(norm > config.clip, config.clip / norm, torch.ones_like(norm)).view(S, 1, 1, 1))
+        t = step + 1
+        adam_m.mul_(beta1).add_(grad, alpha=1 - beta1)
+        adam_v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        denom = (adam_v / (1 - beta2**t)).sqrt_().add_(eps)
+        weights.sub_((lrs * (learning_rate(config, step) / (1 - beta1**t))) * adam_m / denom)
         if t % config.eval_every == 0 or t == config.steps:
             evaluate(t)
             bar.set_postfix(loss=f"{min(history['eval_loss'][-1]):.4f}")
         if t % config.checkpoint_every == 0 and t < config.steps:
-            _atomic_save({"config": config.to_dict(), "weights": tuple(p.detach().cpu() for p in params),
-                          "adam_m": [m.cpu() for m in adam_m], "adam_v": [v.cpu() for v in adam_v], "step": t,
+            _atomic_save({"config": config.to_dict(), "weights": tuple(weights.cpu().unbind(1)),
+                          "adam_m": list(adam_m.cpu().unbind(1)), "adam_v": list(adam_v.cpu().unbind(1)), "step": t,
                           "history": history}, checkpoint_file)
     bar.close()
-    weights = Weights(*(p.detach().cpu().clone() for p in params))
+    final = Weights(*(w.cpu().clone() for w in weights.unbind(1)))
     if stop == config.steps:
-        _atomic_save({"config": config.to_dict(), "weights": weights.as_tuple(), "history": history}, final_file)
+        _atomic_save({"config": config.to_dict(), "weights": final.as_tuple(), "history": history}, final_file)
         checkpoint_file.unlink(missing_ok=True)
-    return Run(config, weights, history, path)
+    return Run(config, final, history, path)
+
+
+def _compiled_loss_and_grad(config: TrainConfig, model: SelfAttention, weights: torch.Tensor, tokens: torch.Tensor,
+                            y_query: torch.Tensor) -> torch.Tensor:
+    """CPU: forward and backward in one compiled loop per context (`icl_lib._compiled_attention`)."""
+    from icl_lib._compiled_attention import loss_and_grad
+
+    return loss_and_grad(weights, tokens, y_query, d=config.d, softmax=config.kind == "softmax",
+                         include_query=config.include_query)[1]
+
+
+def _autograd_loss_and_grad(config: TrainConfig, model: SelfAttention, weights: torch.Tensor, tokens: torch.Tensor,
+                            y_query: torch.Tensor) -> torch.Tensor:
+    """Any device: autograd through `SelfAttention.forward` (the query row only)."""
+    w = weights.detach().requires_grad_()
+    logits = torch.func.functional_call(model, dict(zip(("W_Q", "W_K", "W_V", "W_O"), w.unbind(1), strict=True)), (tokens,))
+    loss = per_context_loss(logits, y_query).mean(-1)  # (S,) mean cross-entropy on the query
+    return torch.autograd.grad(loss.sum(), w)[0]
 
 
 def _load(final_file: Path, config: TrainConfig, path: Path) -> Run:

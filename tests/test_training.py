@@ -155,3 +155,41 @@ def test_init_modes():
 def test_config_errors(change, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         replace(SMALL, **change)
+
+
+@pytest.mark.parametrize("kind", ["linear", "softmax"])
+@pytest.mark.parametrize("include_query", [True, False])
+@pytest.mark.parametrize("shared_data", [True, False])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_compiled_step_equals_autograd(kind, include_query, shared_data, dtype):
+    """The compiled loss and gradient (CPU) equal autograd through SelfAttention.forward (the path used on CUDA)."""
+    from icl_lib._compiled_attention import loss_and_grad
+    from icl_lib.metrics import per_context_loss
+    from icl_lib.training import _autograd_loss_and_grad
+
+    config = replace(SMALL, kind=kind, include_query=include_query, seeds=(0, 1, 2), shared_data=shared_data, dtype=dtype)
+    tokens, y_query = _batch(config, 3)
+    torch_dtype = getattr(torch, dtype)
+    weights = torch.randn(3, 4, 7, 7, generator=torch.Generator().manual_seed(1), dtype=torch_dtype) * 0.5
+    model = SelfAttention(kind, 3, 4, include_query=include_query, ensemble=3, dtype=torch_dtype)
+    loss, grad = loss_and_grad(weights, tokens, y_query, d=3, softmax=kind == "softmax", include_query=include_query)
+    model.load_weights(Weights(*weights.unbind(1)))
+    with torch.no_grad():
+        reference_loss = per_context_loss(model(tokens), y_query).mean(-1)
+    reference_grad = _autograd_loss_and_grad(config, model, weights, tokens, y_query)
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    assert torch.allclose(loss, reference_loss, rtol=rtol, atol=rtol)
+    assert torch.allclose(grad, reference_grad, rtol=rtol, atol=rtol * float(reference_grad.abs().max()))
+    assert float(reference_grad.abs().max()) > 1e-3  # a real gradient, not zeros on both sides
+
+
+def test_autograd_path_trains_to_the_same_weights(tmp_path, monkeypatch):
+    """A run whose steps use the autograd path (as on CUDA) ends where the compiled path ends."""
+    import icl_lib.training as training
+
+    config = replace(SMALL, steps=12)
+    compiled = train(config, runs_dir=tmp_path / "compiled", progress=False)
+    monkeypatch.setattr(training, "_compiled_loss_and_grad", training._autograd_loss_and_grad)
+    autograd = train(config, runs_dir=tmp_path / "autograd", progress=False)
+    for a, b in zip(compiled.weights.as_tuple(), autograd.weights.as_tuple(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)

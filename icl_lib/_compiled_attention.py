@@ -1,0 +1,163 @@
+"""Compiled (numba) loss and gradient of a training step on the CPU, used by `icl_lib.training`.
+
+The loss only needs the query row of the attention, and everything between the weights and a
+context's loss is local to that context:
+
+    u = e QK                           (e: the query token, QK = W_Q^T W_K)
+    s_i = scale <x_i, u>,  a = softmax(s) (softmax) or a = s (linear),  out = sum_i a_i x_i
+    logits = OV_y out                  (OV_y: the C label rows of W_O W_V)
+    loss = logsumexp(logits) - logits[y]
+
+So one loop per context does the forward pass and the backward pass down to u while its
+(N, D) token block is in L1: the tokens are read from memory once per step. In torch the same
+step is a chain of batched matrix-vector products that run at a few percent of the CPU's speed
+for D = d + C = 10. The kernel returns, per context, what the weight gradients are sums of:
+
+    dQK = sum_b e_b (x) du_b,    dOV_y = sum_b dlogits_b (x) out_b,
+
+and `loss_and_grad` turns them into the gradients of W_Q, W_K, W_V, W_O (small products).
+It is checked against autograd through `SelfAttention.forward` in the tests (values and
+gradients, both query variants, shared and per-member tokens, float32 and float64).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from numba import njit, prange
+
+__all__ = ["loss_and_grad"]
+
+
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, out, dlogits, du, scratch):  # noqa: N803, PLR0913
+    """XT (SX, B, D, N): the tokens feature-major, SX in {1, S}, query token last; y (SX, B);
+    QK (S, D, D); OVy (S, C, D); consts = [scale, 1] in the tokens' dtype, so that the loops stay in
+    that dtype (a float64 literal would promote float32 arithmetic and stop the vectorisation).
+
+    Writes loss (S, B), out (S, B, D), dlogits (S, B, C) (already divided by B) and du (S, B, D);
+    scratch (S, B, 2N + D) holds the attention weights, their gradients and dlogits OV_y.
+    """
+    S, B, D = du.shape  # noqa: N806
+    C = OVy.shape[1]  # noqa: N806
+    N = XT.shape[3]  # noqa: N806
+    shared = XT.shape[0] == 1
+    scale, one = consts[0], consts[1]
+    for sb in prange(S * B):
+        s, b = sb // B, sb % B
+        xt = XT[0, b] if shared else XT[s, b]  # (D, N)
+        label = y[0, b] if shared else y[s, b]
+        a, da, g = scratch[s, b, :N], scratch[s, b, N:2 * N], scratch[s, b, 2 * N:]
+        qk, ov = QK[s], OVy[s]
+        o, r, dl = out[s, b], du[s, b], dlogits[s, b]
+        # u = e QK, kept in r until du overwrites it
+        for j in range(D):
+            r[j] = 0.0
+        for k in range(D):
+            ek = xt[k, N - 1]
+            for j in range(D):
+                r[j] += ek * qk[k, j]
+        # scores, attention weights, out
+        for i in range(n_att):
+            a[i] = 0.0
+        for j in range(D):
+            rj = r[j] * scale
+            row = xt[j]
+            for i in range(n_att):
+                a[i] += row[i] * rj
+        if softmax:
+            top = a[0]
+            for i in range(1, n_att):
+                top = max(top, a[i])
+            total = a[0] - a[0]
+            for i in range(n_att):
+                a[i] = math.exp(a[i] - top)
+                total += a[i]
+            inv = one / total
+            for i in range(n_att):
+                a[i] *= inv
+        for j in range(D):
+            row = xt[j]
+            t = a[0] - a[0]
+            for i in range(n_att):
+                t += a[i] * row[i]
+            o[j] = t
+        # logits, cross-entropy and its gradient (the mean over the batch: 1/B)
+        top = -np.inf
+        for c in range(C):
+            t = ov[c, 0] * o[0]
+            for j in range(1, D):
+                t += ov[c, j] * o[j]
+            dl[c] = t
+            top = max(top, t)
+        total = 0.0
+        for c in range(C):
+            total += math.exp(dl[c] - top)
+        loss[s, b] = math.log(total) + top - dl[label]
+        for c in range(C):
+            dl[c] = (math.exp(dl[c] - top) / total - (1.0 if c == label else 0.0)) / B
+        # back to u: dout = dlogits OV_y, da_i = <x_i, dout>, softmax backward, du = scale sum_i ds_i x_i
+        for j in range(D):
+            g[j] = 0.0
+        for c in range(C):
+            for j in range(D):
+                g[j] += dl[c] * ov[c, j]
+        for i in range(n_att):
+            da[i] = 0.0
+        for j in range(D):
+            gj = g[j]
+            row = xt[j]
+            for i in range(n_att):
+                da[i] += row[i] * gj
+        if softmax:
+            mean = a[0] - a[0]
+            for i in range(n_att):
+                mean += a[i] * da[i]
+            for i in range(n_att):
+                da[i] = a[i] * (da[i] - mean) * scale
+        elif scale != one:
+            for i in range(n_att):
+                da[i] *= scale
+        for j in range(D):
+            row = xt[j]
+            t = a[0] - a[0]
+            for i in range(n_att):
+                t += da[i] * row[i]
+            r[j] = t
+
+
+def loss_and_grad(weights: torch.Tensor, tokens: torch.Tensor, y_query: torch.Tensor, *, d: int, softmax: bool,
+                  include_query: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy on the query of each member, (S,), and its gradient, (S, 4, D, D).
+
+    weights (S, 4, D, D) holds W_Q, W_K, W_V, W_O; tokens (B, N, D) shared by all members or
+    (S, B, N, D); y_query (B,) or (S, B). CPU tensors of one float dtype; attention as in
+    `SelfAttention` (softmax scaled by 1/sqrt(D), or linear).
+    """
+    S, _, D, _ = weights.shape  # noqa: N806
+    X = tokens if tokens.dim() == 4 else tokens.unsqueeze(0)  # noqa: N806
+    y = y_query if y_query.dim() == 2 else y_query.unsqueeze(0)
+    XT, y = X.mT.contiguous(), y.contiguous()  # noqa: N806 (a no-op for feature-major tokens)
+    B, N = X.shape[1], X.shape[2]  # noqa: N806
+    C = D - d  # noqa: N806
+    Wq, Wk, Wv, Wo = weights.unbind(1)  # noqa: N806
+    QK = (Wq.mT @ Wk).contiguous()  # noqa: N806
+    OV = Wo @ Wv  # noqa: N806
+    dtype = weights.dtype
+    loss = torch.empty(S, B, dtype=dtype)
+    out = torch.empty(S, B, D, dtype=dtype)
+    dlogits = torch.empty(S, B, C, dtype=dtype)
+    du = torch.empty(S, B, D, dtype=dtype)
+    scratch = torch.empty(S, B, 2 * N + D, dtype=dtype)
+    n_att = N if include_query else N - 1
+    consts = torch.tensor([1.0 / math.sqrt(D) if softmax else 1.0, 1.0], dtype=dtype)
+    _fused_step(XT.numpy(), y.numpy(), QK.numpy(), OV[:, d:].contiguous().numpy(), n_att, softmax, consts.numpy(),
+                loss.numpy(), out.numpy(), dlogits.numpy(), du.numpy(), scratch.numpy())
+    E = X[:, :, -1, :]  # noqa: N806 (SX, B, D) query tokens
+    dQK = E.mT @ du  # noqa: N806 (S, D, D) = sum_b e_b (x) du_b
+    dOV = torch.zeros(S, D, D, dtype=dtype)  # noqa: N806
+    dOV[:, d:] = dlogits.mT @ out  # sum_b dlogits_b (x) out_b
+    grad = torch.stack([Wk @ dQK.mT, Wq @ dQK, Wo.mT @ dOV, dOV @ Wv.mT], dim=1)
+    return loss.mean(-1), grad
