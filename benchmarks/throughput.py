@@ -1,7 +1,8 @@
 """Throughput of the training engine and the sampler, against a plain implementation, in one process.
 
 Prints JSON. Fast and plain are measured interleaved (A B A B ...) and medians are reported,
-because two OpenMP threads stall when another process holds a core. Usage:
+because two OpenMP threads stall when another process holds a core; every single-model run
+is listed beside the median (on a shared 2-core machine the spread between runs is ~30%). Usage:
     .venv/bin/python benchmarks/throughput.py [--device cpu|cuda] [--repeats 3]
 """
 
@@ -19,8 +20,8 @@ import torch
 
 from icl_lib.models import SelfAttention, full_attention_logits
 from icl_lib.profiles import resolve_device
-from icl_lib.tasks import sample_contexts, sample_contexts_plain
-from icl_lib.training import TrainConfig, init_weights, train
+from icl_lib.tasks import sample_contexts, sample_contexts_plain, sample_tokens
+from icl_lib.training import TrainConfig, _autograd_loss_and_grad, _batch, _compiled_loss_and_grad, init_weights, train
 
 BASE = TrainConfig(kind="softmax", d=5, steps=200, lr=1e-3, clip=1.0, batch_size=2048, eval_every=10_000,
                    n_eval=8, checkpoint_every=10_000)
@@ -50,6 +51,26 @@ def plain_steps_per_second(config: TrainConfig, steps: int = 2) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def component_ms(config: TrainConfig, repeats: int = 20) -> dict[str, float]:
+    """Median milliseconds of the parts of one CPU step: sampling the batch, the compiled loss and
+    gradient, and the same by autograd through SelfAttention (the query row only; the CUDA path)."""
+    tokens, y_query = _batch(config, 0)
+    model = SelfAttention(config.kind, config.d, config.C, ensemble=1)
+    weights = torch.stack(init_weights(config).as_tuple(), dim=1)
+    parts = {"sample_batch": lambda: sample_tokens(config.batch_size, d=config.d, seed=1),
+             "compiled_loss_and_grad": lambda: _compiled_loss_and_grad(config, model, weights, tokens, y_query),
+             "autograd_loss_and_grad": lambda: _autograd_loss_and_grad(config, model, weights, tokens, y_query)}
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for fn in parts.values():
+        fn()
+    for _ in range(repeats):  # interleaved
+        for name, fn in parts.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
 def sampler_rate(d: int, batch: int = 2048, repeats: int = 5) -> float:
     sample_contexts(batch, d=d, seed=0)
     times = []
@@ -77,14 +98,17 @@ def main() -> None:
         single.append(fast_steps_per_second(BASE, device))
         ensemble.append(fast_steps_per_second(replace(BASE, seeds=tuple(range(8))), device) * 8)
         plain.append(plain_steps_per_second(BASE))
+    parts = component_ms(BASE) if device == "cpu" else {}
     samplers = {d: (statistics.median([sampler_rate(d) for _ in range(args.repeats)]), plain_sampler_rate(d))
                 for d in (2, 3, 5, 10)}
     med = statistics.median
     result = {
         "setting": {"batch_size": 2048, "n": 100, "C": 5, "d": 5, "kind": "softmax", "device": device,
                     "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()},
-        "train_steps_per_s": {"single_model": med(single), "ensemble_of_8_model_steps_per_s": med(ensemble),
+        "train_steps_per_s": {"single_model": med(single), "single_model_runs": sorted(round(x, 1) for x in single),
+                              "ensemble_of_8_model_steps_per_s": med(ensemble),
                               "plain": med(plain), "ratio_single_vs_plain": med(single) / med(plain)},
+        "step_parts_ms": parts,
         "sampler_contexts_per_s": {f"d{d}": {"fast": f, "plain": p, "ratio": f / p} for d, (f, p) in samplers.items()},
     }
     print(json.dumps(result, indent=2))
