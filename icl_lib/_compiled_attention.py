@@ -30,102 +30,120 @@ from numba import njit, prange
 
 __all__ = ["loss_and_grad"]
 
+CHUNKS = 64  # fixed split of the contexts: per-chunk sums, in an order that does not depend on the threads
+
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, out, dlogits, du, scratch):  # noqa: N803, PLR0913
+def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch):  # noqa: N803, PLR0913
     """XT (SX, B, D, N): the tokens feature-major, SX in {1, S}, query token last; y (SX, B);
     QK (S, D, D); OVy (S, C, D); consts = [scale, 1] in the tokens' dtype, so that the loops stay in
     that dtype (a float64 literal would promote float32 arithmetic and stop the vectorisation).
 
-    Writes loss (S, B), out (S, B, D), dlogits (S, B, C) (already divided by B) and du (S, B, D);
-    scratch (S, B, 2N + D) holds the attention weights, their gradients and dlogits OV_y.
+    The S*B contexts are split into P = loss.shape[0] fixed chunks (so sums do not depend on the
+    number of threads); chunk p writes the sums over its contexts of the loss, loss (P, S), of
+    e_b (x) du_b, dqk (P, S, D, D), and of dlogits_b (x) out_b, dov (P, S, C, D), with dlogits
+    already divided by B. scratch (P, 2N + 3D + C) is the chunk's working memory.
     """
-    S, B, D = du.shape  # noqa: N806
+    S, B, D = QK.shape[0], XT.shape[1], QK.shape[1]  # noqa: N806
     C = OVy.shape[1]  # noqa: N806
     N = XT.shape[3]  # noqa: N806
+    P = loss.shape[0]  # noqa: N806
     shared = XT.shape[0] == 1
     scale, one = consts[0], consts[1]
-    for sb in prange(S * B):
-        s, b = sb // B, sb % B
-        xt = XT[0, b] if shared else XT[s, b]  # (D, N)
-        label = y[0, b] if shared else y[s, b]
-        a, da, g = scratch[s, b, :N], scratch[s, b, N:2 * N], scratch[s, b, 2 * N:]
-        qk, ov = QK[s], OVy[s]
-        o, r, dl = out[s, b], du[s, b], dlogits[s, b]
-        # u = e QK, kept in r until du overwrites it
-        for j in range(D):
-            r[j] = 0.0
-        for k in range(D):
-            ek = xt[k, N - 1]
+    for p in prange(P):
+        loss[p] = 0.0
+        dqk[p] = 0.0
+        dov[p] = 0.0
+        w = scratch[p]
+        a, da = w[:N], w[N:2 * N]  # attention weights and their gradients
+        g, o, r, dl = w[2 * N:2 * N + D], w[2 * N + D:2 * N + 2 * D], w[2 * N + 2 * D:2 * N + 3 * D], w[2 * N + 3 * D:]
+        for sb in range(p * S * B // P, (p + 1) * S * B // P):
+            s, b = sb // B, sb % B
+            xt = XT[0, b] if shared else XT[s, b]  # (D, N)
+            label = y[0, b] if shared else y[s, b]
+            qk, ov = QK[s], OVy[s]
+            # u = e QK, kept in r until du overwrites it
             for j in range(D):
-                r[j] += ek * qk[k, j]
-        # scores, attention weights, out
-        for i in range(n_att):
-            a[i] = 0.0
-        for j in range(D):
-            rj = r[j] * scale
-            row = xt[j]
+                r[j] = 0.0
+            for k in range(D):
+                ek = xt[k, N - 1]
+                for j in range(D):
+                    r[j] += ek * qk[k, j]
+            # scores, attention weights, out
             for i in range(n_att):
-                a[i] += row[i] * rj
-        if softmax:
-            top = a[0]
-            for i in range(1, n_att):
-                top = max(top, a[i])
-            total = a[0] - a[0]
-            for i in range(n_att):
-                a[i] = math.exp(a[i] - top)
-                total += a[i]
-            inv = one / total
-            for i in range(n_att):
-                a[i] *= inv
-        for j in range(D):
-            row = xt[j]
-            t = a[0] - a[0]
-            for i in range(n_att):
-                t += a[i] * row[i]
-            o[j] = t
-        # logits, cross-entropy and its gradient (the mean over the batch: 1/B)
-        top = -np.inf
-        for c in range(C):
-            t = ov[c, 0] * o[0]
-            for j in range(1, D):
-                t += ov[c, j] * o[j]
-            dl[c] = t
-            top = max(top, t)
-        total = 0.0
-        for c in range(C):
-            total += math.exp(dl[c] - top)
-        loss[s, b] = math.log(total) + top - dl[label]
-        for c in range(C):
-            dl[c] = (math.exp(dl[c] - top) / total - (1.0 if c == label else 0.0)) / B
-        # back to u: dout = dlogits OV_y, da_i = <x_i, dout>, softmax backward, du = scale sum_i ds_i x_i
-        for j in range(D):
-            g[j] = 0.0
-        for c in range(C):
+                a[i] = 0.0
             for j in range(D):
-                g[j] += dl[c] * ov[c, j]
-        for i in range(n_att):
-            da[i] = 0.0
-        for j in range(D):
-            gj = g[j]
-            row = xt[j]
+                rj = r[j] * scale
+                row = xt[j]
+                for i in range(n_att):
+                    a[i] += row[i] * rj
+            if softmax:
+                top = a[0]
+                for i in range(1, n_att):
+                    top = max(top, a[i])
+                total = a[0] - a[0]
+                for i in range(n_att):
+                    a[i] = math.exp(a[i] - top)
+                    total += a[i]
+                inv = one / total
+                for i in range(n_att):
+                    a[i] *= inv
+            for j in range(D):
+                row = xt[j]
+                t = a[0] - a[0]
+                for i in range(n_att):
+                    t += a[i] * row[i]
+                o[j] = t
+            # logits, cross-entropy and its gradient (the mean over the batch: 1/B)
+            top = -np.inf
+            for c in range(C):
+                t = ov[c, 0] * o[0]
+                for j in range(1, D):
+                    t += ov[c, j] * o[j]
+                dl[c] = t
+                top = max(top, t)
+            total = 0.0
+            for c in range(C):
+                total += math.exp(dl[c] - top)
+            loss_b = math.log(total) + top - dl[label]
+            for c in range(C):
+                dl[c] = (math.exp(dl[c] - top) / total - (1.0 if c == label else 0.0)) / B
+            # back to u: dout = dlogits OV_y, da_i = <x_i, dout>, softmax backward, du = scale sum_i ds_i x_i
+            for j in range(D):
+                g[j] = 0.0
+            for c in range(C):
+                for j in range(D):
+                    g[j] += dl[c] * ov[c, j]
             for i in range(n_att):
-                da[i] += row[i] * gj
-        if softmax:
-            mean = a[0] - a[0]
-            for i in range(n_att):
-                mean += a[i] * da[i]
-            for i in range(n_att):
-                da[i] = a[i] * (da[i] - mean) * scale
-        elif scale != one:
-            for i in range(n_att):
-                da[i] *= scale
-        for j in range(D):
-            row = xt[j]
-            t = a[0] - a[0]
-            for i in range(n_att):
-                t += da[i] * row[i]
-            r[j] = t
+                da[i] = 0.0
+            for j in range(D):
+                gj = g[j]
+                row = xt[j]
+                for i in range(n_att):
+                    da[i] += row[i] * gj
+            if softmax:
+                mean = a[0] - a[0]
+                for i in range(n_att):
+                    mean += a[i] * da[i]
+                for i in range(n_att):
+                    da[i] = a[i] * (da[i] - mean) * scale
+            elif scale != one:
+                for i in range(n_att):
+                    da[i] *= scale
+            for j in range(D):
+                row = xt[j]
+                t = a[0] - a[0]
+                for i in range(n_att):
+                    t += da[i] * row[i]
+                r[j] = t
+            loss[p, s] += loss_b
+            for c in range(C):
+                for j in range(D):
+                    dov[p, s, c, j] += dl[c] * o[j]
+            for k in range(D):
+                ek = xt[k, N - 1]
+                for j in range(D):
+                    dqk[p, s, k, j] += ek * r[j]
 
 
 def loss_and_grad(weights: torch.Tensor, tokens: torch.Tensor, y_query: torch.Tensor, *, d: int, softmax: bool,
@@ -146,18 +164,15 @@ def loss_and_grad(weights: torch.Tensor, tokens: torch.Tensor, y_query: torch.Te
     QK = (Wq.mT @ Wk).contiguous()  # noqa: N806
     OV = Wo @ Wv  # noqa: N806
     dtype = weights.dtype
-    loss = torch.empty(S, B, dtype=dtype)
-    out = torch.empty(S, B, D, dtype=dtype)
-    dlogits = torch.empty(S, B, C, dtype=dtype)
-    du = torch.empty(S, B, D, dtype=dtype)
-    scratch = torch.empty(S, B, 2 * N + D, dtype=dtype)
+    P = CHUNKS  # noqa: N806
+    loss, dqk, dov = torch.empty(P, S, dtype=dtype), torch.empty(P, S, D, D, dtype=dtype), torch.empty(P, S, C, D, dtype=dtype)
+    scratch = torch.empty(P, 2 * N + 3 * D + C, dtype=dtype)
     n_att = N if include_query else N - 1
     consts = torch.tensor([1.0 / math.sqrt(D) if softmax else 1.0, 1.0], dtype=dtype)
     _fused_step(XT.numpy(), y.numpy(), QK.numpy(), OV[:, d:].contiguous().numpy(), n_att, softmax, consts.numpy(),
-                loss.numpy(), out.numpy(), dlogits.numpy(), du.numpy(), scratch.numpy())
-    E = X[:, :, -1, :]  # noqa: N806 (SX, B, D) query tokens
-    dQK = E.mT @ du  # noqa: N806 (S, D, D) = sum_b e_b (x) du_b
+                loss.numpy(), dqk.numpy(), dov.numpy(), scratch.numpy())
+    dQK = dqk.sum(0)  # noqa: N806 (S, D, D) = sum_b e_b (x) du_b
     dOV = torch.zeros(S, D, D, dtype=dtype)  # noqa: N806
-    dOV[:, d:] = dlogits.mT @ out  # sum_b dlogits_b (x) out_b
+    dOV[:, d:] = dov.sum(0)  # sum_b dlogits_b (x) out_b
     grad = torch.stack([Wk @ dQK.mT, Wq @ dQK, Wo.mT @ dOV, dOV @ Wv.mT], dim=1)
-    return loss.mean(-1), grad
+    return loss.sum(0) / B, grad

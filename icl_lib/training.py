@@ -266,7 +266,8 @@ def train(
     if prefetch is None:
         prefetch = torch.device(device).type == "cuda"
     batches = _Prefetcher(config, start, stop) if prefetch else None
-    loss_and_grad = _compiled_loss_and_grad if torch.device(device).type == "cpu" else _autograd_loss_and_grad
+    on_device = torch.device(device).type != "cpu"
+    loss_and_grad = _autograd_loss_and_grad if on_device else _compiled_loss_and_grad
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
     def evaluate(step: int) -> None:
@@ -284,7 +285,8 @@ def train(
                desc=f"{config.kind} d={config.d}", unit="step", dynamic_ncols=True)
     for step in bar:
         tokens, y_query = batches.get() if batches else _batch(config, step)
-        tokens, y_query = tokens.to(device), y_query.to(device)
+        if on_device:
+            tokens, y_query = tokens.to(device), y_query.to(device)
         grad = loss_and_grad(config, model, weights, tokens, y_query)  # (S, 4, D, D) of the mean query cross-entropy
         norm = grad.reshape(S, -1).square().sum(-1).sqrt()  # (S,) global norm per model
         # optax.clip_by_global_norm semantics (the paper's JAX stack): no epsilon in the ratio
