@@ -81,7 +81,7 @@ def test_resume_in_process_is_exact(tmp_path):
 
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     """SIGKILL a training process after its first checkpoint, resume, compare with an uninterrupted run."""
-    config = replace(SMALL, steps=400, checkpoint_every=20, eval_every=50)
+    config = replace(SMALL, steps=3000, checkpoint_every=20, eval_every=250)  # long enough to be killed mid-run
     script = (f"import sys; from icl_lib.training import *; from dataclasses import replace; "
               f"cfg = TrainConfig(**{config.to_dict()!r}); "
               f"train(cfg, runs_dir=sys.argv[1], progress=False)")
