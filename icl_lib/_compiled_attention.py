@@ -33,6 +33,29 @@ __all__ = ["loss_and_grad"]
 CHUNKS = 64  # fixed split of the contexts: per-chunk sums, in an order that does not depend on the threads
 
 
+@njit(inline="always", fastmath=True)
+def _token_dots(xt, v, n, out):
+    """out[i] = <x_i, v> for the first n tokens; xt (D, N) is the context's tokens, feature-major."""
+    for i in range(n):
+        out[i] = 0.0
+    for j in range(xt.shape[0]):
+        vj = v[j]
+        row = xt[j]
+        for i in range(n):
+            out[i] += row[i] * vj
+
+
+@njit(inline="always", fastmath=True)
+def _token_sum(xt, weights, n, out):
+    """out = sum_i weights[i] x_i over the first n tokens."""
+    for j in range(xt.shape[0]):
+        row = xt[j]
+        t = weights[0] - weights[0]
+        for i in range(n):
+            t += weights[i] * row[i]
+        out[j] = t
+
+
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch):  # noqa: N803, PLR0913
     """XT (SX, B, D, N): the tokens feature-major, SX in {1, S}, query token last; y (SX, B);
@@ -70,13 +93,9 @@ def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch)
                 for j in range(D):
                     r[j] += ek * qk[k, j]
             # scores, attention weights, out
-            for i in range(n_att):
-                a[i] = 0.0
             for j in range(D):
-                rj = r[j] * scale
-                row = xt[j]
-                for i in range(n_att):
-                    a[i] += row[i] * rj
+                r[j] *= scale
+            _token_dots(xt, r, n_att, a)
             if softmax:
                 top = a[0]
                 for i in range(1, n_att):
@@ -88,12 +107,7 @@ def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch)
                 inv = one / total
                 for i in range(n_att):
                     a[i] *= inv
-            for j in range(D):
-                row = xt[j]
-                t = a[0] - a[0]
-                for i in range(n_att):
-                    t += a[i] * row[i]
-                o[j] = t
+            _token_sum(xt, a, n_att, o)
             # logits, cross-entropy and its gradient (the mean over the batch: 1/B)
             top = -np.inf
             for c in range(C):
@@ -114,13 +128,7 @@ def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch)
             for c in range(C):
                 for j in range(D):
                     g[j] += dl[c] * ov[c, j]
-            for i in range(n_att):
-                da[i] = 0.0
-            for j in range(D):
-                gj = g[j]
-                row = xt[j]
-                for i in range(n_att):
-                    da[i] += row[i] * gj
+            _token_dots(xt, g, n_att, da)
             if softmax:
                 mean = a[0] - a[0]
                 for i in range(n_att):
@@ -130,12 +138,7 @@ def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch)
             elif scale != one:
                 for i in range(n_att):
                     da[i] *= scale
-            for j in range(D):
-                row = xt[j]
-                t = a[0] - a[0]
-                for i in range(n_att):
-                    t += da[i] * row[i]
-                r[j] = t
+            _token_sum(xt, da, n_att, r)
             loss[p, s] += loss_b
             for c in range(C):
                 for j in range(D):
