@@ -154,6 +154,8 @@ def sample_contexts(
     _check_task_arguments(batch_size, n, d, C)
     device = torch.device(device) if device is not None else torch.device("cpu")
     gen = _make_generator(seed, generator, device)
+    if prototypes is not None and prototypes.shape != (batch_size, C, d):
+        raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
     if d > 2 and device.type == "cpu":  # compiled: prototypes, query classes and points from per-context streams
         x, x_query, prototypes, y_query = _sample_by_rejection_compiled(batch_size, n // C, C, d, gen, dtype, prototypes)
     else:
@@ -201,8 +203,6 @@ def _draw_classes(batch_size: int, C: int, d: int, gen: torch.Generator, device:
     """
     if prototypes is None:
         prototypes = _uniform_sphere((batch_size, C), d, gen, device, torch.float64).to(dtype)
-    elif prototypes.shape != (batch_size, C, d):
-        raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
     else:
         prototypes = prototypes.to(device=device, dtype=dtype)
     return prototypes, torch.randint(C, (batch_size,), generator=gen, device=device)
@@ -282,8 +282,6 @@ def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: 
     seed = int(torch.randint(0, 2**62, (1,), generator=gen))  # the context streams derive from it
     if prototypes is None:
         z = torch.empty(batch_size, C, d, dtype=torch.float64)
-    elif prototypes.shape != (batch_size, C, d):
-        raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
     else:
         z = prototypes.detach().to(device="cpu", dtype=torch.float64).contiguous()
     y_query = torch.empty(batch_size, dtype=torch.int64)

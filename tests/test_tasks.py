@@ -173,3 +173,9 @@ def test_sample_tokens_are_stored_feature_major():
 
     tokens, _ = sample_tokens(8, n=10, d=3, C=5, seed=0)
     assert tokens.shape == (8, 11, 8) and tokens.mT.is_contiguous()
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_prototypes_of_the_wrong_shape_are_refused(d):
+    with pytest.raises(ValueError, match=r"prototypes must have shape \(batch_size, C, d\)=\(4, 5, "):
+        sample_contexts(4, d=d, seed=0, prototypes=torch.zeros(3, 5, d))
