@@ -142,6 +142,16 @@ class SelfAttention(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (..., B, n+1, d+C) -> logits (..., B, C), computing the query row only."""
+        attn, X = self._query_attention(tokens)  # noqa: N806
+        out = (attn.unsqueeze(-2) @ X).squeeze(-2)  # (..., B, D)
+        return (out @ self.W_V.mT @ self.W_O.mT)[..., self.d:]  # (..., B, C)
+
+    def query_attention(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The query row of the attention, (..., B, N): the weight the query gives each attended
+        token (the n context tokens, then the query itself when `include_query`)."""
+        return self._query_attention(tokens)[0]
+
+    def _query_attention(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         D = self.d + self.C  # noqa: N806
         if tokens.shape[-1] != D:
             raise ValueError(f"tokens have width {tokens.shape[-1]}, expected d+C={D}")
@@ -155,8 +165,7 @@ class SelfAttention(nn.Module):
             u = (e @ self.W_Q.mT) @ self.W_K  # (..., B, D): e W_Q^T W_K
             scores = (X @ u.unsqueeze(-1)).squeeze(-1)  # (..., B, N)
             attn = torch.softmax(scores / math.sqrt(D), dim=-1) if self.kind == "softmax" else scores
-        out = (attn.unsqueeze(-2) @ X).squeeze(-2)  # (..., B, D)
-        return (out @ self.W_V.mT @ self.W_O.mT)[..., self.d:]  # (..., B, C)
+        return attn, X
 
 
 def full_attention_logits(model: SelfAttention, tokens: torch.Tensor) -> torch.Tensor:

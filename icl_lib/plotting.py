@@ -14,7 +14,8 @@ from icl_lib.tasks import Contexts
 __all__ = [
     "CLASS_COLOURS", "use_style", "plot_context", "plot_task_figure", "plot_region_uniformity", "plot_deviations",
     "plot_alignment_through_training", "plot_per_context_scatter", "plot_search_curve", "plot_loss_through_training",
-    "plot_grid_heatmaps", "plot_weight_products", "plot_coefficients_through_training",
+    "plot_grid_heatmaps", "plot_weight_products", "plot_coefficients_through_training", "ALGORITHM_COLOURS",
+    "plot_algorithm_counts", "plot_algorithm_coefficients", "plot_attention_by_closeness",
 ]
 
 CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -229,4 +230,59 @@ def plot_coefficients_through_training(curves: dict[int, tuple[list[int], torch.
         ax.set_title(f"d = {d}")
         ax.set_xlabel("training step")
     axes[0][0].legend(frameon=False, fontsize=8)
+    return fig
+
+
+ALGORITHM_COLOURS = {"selection": "#1f77b4", "elimination": "#d62728", "neither": "#bbbbbb"}
+
+
+def plot_algorithm_counts(panels: dict[str, tuple[list[int], dict[str, list[int]]]], *, n_seeds: int):
+    """Figure 11: per swept quantity (panel title -> (values, counts per algorithm)), stacked bars of
+    how many seeds learned each algorithm, with the proportion of selection written above."""
+    use_style()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 2.9), squeeze=False)
+    for ax, (title, (values, counts)) in zip(axes[0], panels.items(), strict=True):
+        pos = np.arange(len(values))
+        bottom = np.zeros(len(values))
+        for name, colour in ALGORITHM_COLOURS.items():
+            ax.bar(pos, counts[name], bottom=bottom, color=colour, label=name, width=0.7)
+            bottom += np.asarray(counts[name], dtype=float)
+        for x, sel in zip(pos, counts["selection"], strict=True):
+            ax.text(x, n_seeds * 1.02, f"{sel / n_seeds:.0%}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(pos, [str(v) for v in values])
+        ax.set_xlabel(title)
+        ax.set_ylim(0, n_seeds * 1.15)
+    axes[0][0].set_ylabel(f"seeds (of {n_seeds})")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncol=len(ALGORITHM_COLOURS), frameon=False,
+               fontsize=8)
+    return fig
+
+
+def plot_algorithm_coefficients(points: dict[str, tuple[list[float], list[float]]]):
+    """(c_sigma, c_eta) read off every trained model, coloured by the algorithm it was classified as."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    for name, (c_sigma, c_eta) in points.items():
+        if c_sigma:
+            ax.scatter(c_sigma, c_eta, s=14, color=ALGORITHM_COLOURS[name], label=f"{name} ({len(c_sigma)})", alpha=0.8)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.axhline(0, color="black", lw=0.5)
+    ax.axvline(0, color="black", lw=0.5)
+    ax.set_xlabel(r"extracted $c_\sigma$")
+    ax.set_ylabel(r"extracted $c_\eta$")
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def plot_attention_by_closeness(panels: dict[str, tuple[np.ndarray, np.ndarray]]):
+    """What the query attends to: the attention weight of each context point against its similarity
+    <x_i, x_q> to the query, one panel per model (title -> (similarities, weights), flattened)."""
+    use_style()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 2.9), squeeze=False)
+    for ax, (title, (sims, weights)) in zip(axes[0], panels.items(), strict=True):
+        ax.scatter(sims, weights, s=4, alpha=0.4, color="black")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(r"$\langle x_i, x_{query} \rangle$")
+    axes[0][0].set_ylabel("attention weight of $x_i$")
     return fig

@@ -30,13 +30,17 @@ class Profile:
     linear: dict[str, object]  # TrainConfig fields of linear self-attention (chapter 03)
     softmax: dict[str, object]  # TrainConfig fields of softmax self-attention (chapters 04, 05)
     grid_points: int  # points per axis of the baseline grid searches (Appendix G: 100)
+    selection: dict[str, object]  # TrainConfig fields of the many-seed runs of chapter 07 (Appendix J)
+    selection_sweep: dict[str, object]  # chapter 07: seeds per setting and the values of C, d and n swept
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
     def training_settings(self, kind: str, d: int) -> dict[str, object]:
-        """TrainConfig fields of this profile for `kind` at dimension d (the paper's per-d rate where it has no lr)."""
-        settings = dict(self.linear if check_choice("kind", kind, ("linear", "softmax")) == "linear" else self.softmax)
+        """TrainConfig fields of this profile for `kind` at dimension d (the paper's per-d rate where it has no lr).
+        kind "selection": the softmax runs of chapter 07."""
+        check_choice("kind", kind, ("linear", "softmax", "selection"))
+        settings = dict({"linear": self.linear, "softmax": self.softmax, "selection": self.selection}[kind])
         if settings["lr"] is None:
             settings["lr"] = paper_softmax_lr(d)
         return settings
@@ -56,6 +60,12 @@ _PAPER_LINEAR = {"steps": 200_000, "batch_size": 2048, "lr": 5e-5, "clip": 1e-3,
 PAPER_SOFTMAX_LR = {2: 6e-4, 3: 3e-5, 5: 1e-4, 10: 5e-4}
 _PAPER_SOFTMAX = {"steps": 2_000_000, "batch_size": 2048, "lr": None, "clip": 1.0, "schedule": "constant",
                   "warmup_steps": 0, "eval_every": 100, "checkpoint_every": 20_000}
+# Selection vs elimination (chapter 07, Appendix J / Figure 11): 20 seeds per setting, each with its own
+# initialisation and its own data stream. The paper trains them as its other softmax runs; the book uses
+# the warm-up + cosine schedule of chapter 04 with 1000 steps of 256 contexts, after which every seed at
+# the base setting (d=2, C=5, n=100) has settled on one algorithm or the other (loss ~0.2, from 1.61).
+# Smoke: 4 seeds, 800 steps of 128 (at 300 steps half the seeds were still on the plateau).
+_SELECTION_SWEEP = {"n_seeds": 20, "classes": (2, 4, 5, 10), "dims": (2, 3, 5), "lengths": (20, 50, 100, 200)}
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", n_task_checks=512, n_proof_contexts=16, n_uniformity=2_000, dims=(3,), n_search=1000,
                      n_eval=128, n_align=32,
@@ -63,17 +73,23 @@ PROFILES: dict[str, Profile] = {
                              "warmup_steps": 15, "final_lr_fraction": 0.05, "eval_every": 15, "checkpoint_every": 1000},
                      softmax={"steps": 1000, "batch_size": 256, "lr": 5e-2, "clip": 1.0, "schedule": "warmup_cosine",
                               "warmup_steps": 20, "final_lr_fraction": 0.02, "eval_every": 40, "checkpoint_every": 1000},
-                     grid_points=24),
+                     grid_points=24,
+                     selection={"steps": 800, "batch_size": 128, "lr": 3e-2, "clip": 1.0, "schedule": "warmup_cosine",
+                                "warmup_steps": 50, "final_lr_fraction": 0.02, "eval_every": 100, "checkpoint_every": 1000},
+                     selection_sweep={"n_seeds": 4, "classes": (2, 5), "dims": (2,), "lengths": (100,)}),
     "book": Profile("book", n_task_checks=10_000, n_proof_contexts=512, n_uniformity=20_000, dims=(2, 3, 5, 10),
                     n_search=10_000, n_eval=512, n_align=100,
                     linear={"steps": 10_000, "batch_size": 1024, "lr": 5e-5, "clip": 1e-3, "schedule": "constant",
                             "warmup_steps": 0, "eval_every": 250, "checkpoint_every": 2500},
                     softmax={"steps": 3000, "batch_size": 1024, "lr": 3e-2, "clip": 1.0, "schedule": "warmup_cosine",
                              "warmup_steps": 200, "final_lr_fraction": 0.02, "eval_every": 100, "checkpoint_every": 500},
-                    grid_points=100),
+                    grid_points=100,
+                    selection={"steps": 1000, "batch_size": 256, "lr": 3e-2, "clip": 1.0, "schedule": "warmup_cosine",
+                               "warmup_steps": 70, "final_lr_fraction": 0.02, "eval_every": 100, "checkpoint_every": 500},
+                    selection_sweep=_SELECTION_SWEEP),
     "paper": Profile("paper", n_task_checks=10_000, n_proof_contexts=2048, n_uniformity=100_000, dims=(2, 3, 5, 10),
                      n_search=10_000, n_eval=512, n_align=100, linear=_PAPER_LINEAR, softmax=_PAPER_SOFTMAX,
-                     grid_points=100),
+                     grid_points=100, selection=_PAPER_SOFTMAX, selection_sweep=_SELECTION_SWEEP),
 }
 
 
@@ -107,9 +123,12 @@ def check_parameters(
     C: int | None = None,  # noqa: N803
     n: int | None = None,
     dims: list[int] | None = None,
+    classes: list[int] | None = None,
+    lengths: list[int] | None = None,
     **positive_ints: int,
 ) -> Profile:
-    """Validate a chapter's parameters; returns its Profile. Raises ValueError naming the bad one."""
+    """Validate a chapter's parameters; returns its Profile. Raises ValueError naming the bad one.
+    `classes` and `lengths` are swept values of C (each must divide n) and of n (each a multiple of C)."""
     prof = get_profile(profile)
     if not isinstance(results_path, str) or not results_path.endswith(".json"):
         raise ValueError(f"results_path={results_path!r} must be a path ending in .json")
@@ -128,6 +147,17 @@ def check_parameters(
             raise ValueError(f"dims={dims!r} must be a non-empty list of dimensions, e.g. [2, 3, 5, 10]")
         for value in dims:
             check_positive_int("dims", value, minimum=2)
+    for name, values, minimum in (("classes", classes, 2), ("lengths", lengths, 1)):
+        if values is None:
+            continue
+        if not isinstance(values, list | tuple) or not values:
+            raise ValueError(f"{name}={values!r} must be a non-empty list of integers")
+        for value in values:
+            check_positive_int(name, value, minimum=minimum)
+    if classes is not None and n is not None and any(n % c for c in classes):
+        raise ValueError(f"classes={list(classes)}: every number of classes must divide n={n}")
+    if lengths is not None and C is not None and any(length % C for length in lengths):
+        raise ValueError(f"lengths={list(lengths)}: every context length must be a multiple of C={C}")
     for name, value in positive_ints.items():
         check_positive_int(name, value)
     return prof

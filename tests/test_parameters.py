@@ -13,6 +13,9 @@ from icl_lib.results import read_results, write_results
     ({"profile": "huge"}, "profile='huge' must be one of"), ({"seed": -3}, "seed=-3"),
     ({"results_path": "out.txt"}, "results_path"),
     ({"dims": [2, 1]}, "dims=1 must be >= 2"), ({"dims": []}, "dims=\\[\\]"), ({"steps": 0}, "steps=0 must be >= 1"),
+    ({"classes": [2, 1]}, "classes=1 must be >= 2"), ({"classes": [3], "n": 100}, "classes=\\[3\\].*divide n=100"),
+    ({"lengths": [0]}, "lengths=0 must be >= 1"), ({"lengths": [20, 52], "C": 5}, "lengths=\\[20, 52\\].*multiple of C=5"),
+    ({"classes": "5"}, "classes='5' must be a non-empty list"),
 ])
 def test_bad_parameters_fail_with_the_name(tmp_path, kwargs, message):
     args = {"profile": "smoke", "results_path": str(tmp_path / "r.json")} | kwargs
@@ -56,6 +59,9 @@ def test_training_settings_fill_the_papers_softmax_rates():
     assert paper_softmax_lr(4) == 3e-5 and paper_softmax_lr(8) == 5e-4  # nearest listed d (ties: the smaller)
     with pytest.raises(ValueError, match="kind='kernel'"):
         paper.training_settings("kernel", 3)
+    # chapter 07's many-seed runs: the paper's softmax settings in the paper profile, 20 seeds as Figure 11
+    assert paper.training_settings("selection", 2)["lr"] == 6e-4 and paper.selection_sweep["n_seeds"] == 20
+    assert PROFILES["book"].selection_sweep["n_seeds"] == 20
 
 
 def test_config_from_profile_ignores_none_overrides():

@@ -1,0 +1,98 @@
+"""Selection or elimination: which algorithm a trained softmax self-attention learned (Appendix J; chapter 07).
+
+Appendix J names two algorithms. *Selection*: the query attends to the context points *closest*
+to it and copies their labels (Eq. 1 with c_eta, c_sigma > 0). *Elimination*: it attends to the
+points *furthest* from it and subtracts their labels. Both are Eq. 1, with the signs of the two
+coefficients flipped for elimination: softmax(c_sigma <x_i, x_q>) with c_sigma < 0 puts the
+weight on the furthest points, and c_eta < 0 subtracts their labels.
+
+A run is classified from its weights and checked against its behaviour:
+1. (c_eta, c_sigma) are read off the weights (`icl_lib.extraction`, Appendix H), signs kept;
+2. Eq. 1 at those signed values must describe the model: it predicts the model's class on at
+   least `min_agreement` of held-out contexts, and it is informative (its loss is at most
+   `max_loss_fraction` of the chance level log C);
+3. then both coefficients positive is selection, both negative elimination; anything else
+   (including a model that is not described by Eq. 1) is "neither".
+`attention_closeness_correlation` measures what the query actually attends to, independently of
+the extraction: the correlation between the attention weights and <x_i, x_q>.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from icl_lib.baselines import adaptive_kernel_gd_step
+from icl_lib.extraction import extract_c_eta_c_sigma
+from icl_lib.metrics import per_context_loss
+from icl_lib.models import SelfAttention, Weights
+from icl_lib.tasks import Contexts
+
+__all__ = ["ALGORITHMS", "AlgorithmFit", "classify_algorithm", "attention_closeness_correlation"]
+
+ALGORITHMS = ("selection", "elimination", "neither")
+
+
+@dataclass(frozen=True)
+class AlgorithmFit:
+    """What one trained model does, measured on held-out contexts."""
+
+    algorithm: str  # one of ALGORITHMS
+    c_eta: float  # read off the weights, sign kept
+    c_sigma: float
+    agreement: float  # fraction of contexts where the model and signed Eq. 1 predict the same class
+    loss_model: float  # mean cross-entropy of the model
+    loss_eq1: float  # mean cross-entropy of Eq. 1 at the signed extracted values
+    closeness_correlation: float  # mean over contexts of corr(attention weight, <x_i, x_q>)
+
+
+def attention_closeness_correlation(model: SelfAttention, ctx: Contexts) -> torch.Tensor:
+    """Per context, the Pearson correlation between the weight the query gives each context point
+    and that point's similarity <x_i, x_q> to the query, (B,): > 0 when the query attends to
+    points close to it (selection), < 0 when it attends to far ones (elimination)."""
+    tokens = ctx.tokens().to(model.W_Q.dtype)
+    with torch.no_grad():
+        attn = model.query_attention(tokens)[..., : ctx.n]  # (B, n) the context points only
+    dots = (ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1).to(attn.dtype)  # (B, n)
+    a, s = attn - attn.mean(-1, keepdim=True), dots - dots.mean(-1, keepdim=True)
+    denom = (a.norm(dim=-1) * s.norm(dim=-1)).clamp_min(torch.finfo(attn.dtype).tiny)
+    return (a * s).sum(-1) / denom
+
+
+def classify_algorithm(
+    weights: Weights,
+    ctx: Contexts,
+    *,
+    include_query: bool,
+    min_agreement: float = 0.8,
+    max_loss_fraction: float = 0.5,
+) -> AlgorithmFit:
+    """Classify one softmax self-attention (weights (D, D) each) on held-out contexts `ctx`."""
+    if not 0 < min_agreement <= 1:
+        raise ValueError(f"min_agreement={min_agreement} must be in (0, 1]")
+    if not 0 < max_loss_fraction <= 1:
+        raise ValueError(f"max_loss_fraction={max_loss_fraction} must be in (0, 1]")
+    d, C = ctx.d, ctx.C  # noqa: N806
+    if weights.W_Q.shape[-1] != d + C:
+        raise ValueError(f"weights are {tuple(weights.W_Q.shape)}, the contexts need d+C={d + C}")
+    model = SelfAttention("softmax", d, C, include_query=include_query, dtype=torch.float64)
+    model.load_weights(weights)
+    c_eta, c_sigma = (float(v) for v in extract_c_eta_c_sigma(model.weights(), d))
+    ctx64 = ctx.to(dtype=torch.float64)
+    with torch.no_grad():
+        logits_model = model(ctx64.tokens())
+        logits_eq1 = adaptive_kernel_gd_step(ctx64, c_eta, c_sigma, include_query=include_query)
+        correlation = float(attention_closeness_correlation(model, ctx64).mean())
+    agreement = float((logits_model.argmax(-1) == logits_eq1.argmax(-1)).double().mean())
+    loss_model = float(per_context_loss(logits_model, ctx64.y_query).mean())
+    loss_eq1 = float(per_context_loss(logits_eq1, ctx64.y_query).mean())
+    described = agreement >= min_agreement and loss_eq1 <= max_loss_fraction * math.log(C)
+    if described and c_eta > 0 and c_sigma > 0:
+        algorithm = "selection"
+    elif described and c_eta < 0 and c_sigma < 0:
+        algorithm = "elimination"
+    else:
+        algorithm = "neither"
+    return AlgorithmFit(algorithm, c_eta, c_sigma, agreement, loss_model, loss_eq1, correlation)

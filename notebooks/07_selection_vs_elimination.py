@@ -1,0 +1,288 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Selection or elimination: two algorithms a softmax self-attention learns
+#
+# Appendix J (Figure 11) reports that softmax self-attention does not always learn Eq. 1 as the
+# other chapters show it:
+#
+# > In the more common case, our results match the context-adaptive kernel GD solution [...]
+# > the model is *selecting* the context points from which to copy the labels [...]. More rarely,
+# > we observe a different algorithm—*elimination*—whereby softmax self-attention learns to attend
+# > to the tokens *furthest* from the query and then *subtract* those out. [...] especially when C
+# > is low, the elimination algorithm is appearing as well.
+#
+# Figure 11 gives the proportion of 20 seeds that learn selection, varying C, d and n around the
+# base setting d = 2, C = 5, n = 100. This chapter trains those seeds and classifies each trained
+# model. Both algorithms are Eq. 1: selection has $c_\eta, c_\sigma > 0$. Elimination has both
+# negative: $c_\sigma < 0$ puts the attention on the furthest points, and $c_\eta < 0$ subtracts
+# their labels. So we:
+#
+# 1. read the signed $(c_\eta, c_\sigma)$ off the weights (chapter 5's extraction);
+# 2. check that Eq. 1 at those signed values describes the model on held-out contexts (same
+#    predicted class on most contexts, loss well below chance);
+# 3. check the label against what the query actually attends to. This uses the correlation between
+#    the attention weights and $\langle x_i, x_{query}\rangle$, computed from the model, not from
+#    the extraction.
+
+# %% tags=["parameters"]
+profile = "book"  # smoke (tests, seconds) | book (the published book, minutes) | paper (Appendix G budgets)
+results_path = "../results/07_selection_vs_elimination.json"  # where this chapter's key numbers are written
+runs_dir = "../runs"  # trained runs are cached here, keyed by their full config
+first_seed = 0  # seeds first_seed, first_seed+1, ... (each: its own initialisation and its own data stream)
+n_seeds = None  # seeds per setting; None: the profile's (book and paper: 20, as Figure 11)
+d = 2  # the base setting of Appendix J: d 2, C 5, n 100
+C = 5  # number of classes (base)
+n = 100  # context points per context (base)
+classes = None  # values of C swept at the base d and n; None: the profile's (book: [2, 4, 5, 10])
+dims = None  # values of d swept at the base C and n; None: the profile's (book: [2, 3, 5])
+lengths = None  # values of n swept at the base d and C; None: the profile's (book: [20, 50, 100, 200])
+steps = None  # training steps; None: the profile's (book: 1000)
+lr = None  # peak learning rate; None: the profile's (book: 3e-2, warm-up + cosine)
+batch_size = None  # contexts per step; None: the profile's (book: 256)
+include_query = False  # the reading of Figure 2 that reproduces the paper's extracted values (chapter 5)
+min_agreement = 0.8  # Eq. 1 at the extracted values must predict the model's class on this share of contexts
+max_loss_fraction = 0.5  # ... and reach at most this fraction of the chance loss log C
+device = "auto"  # cpu | cuda | auto
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from IPython.display import Markdown
+
+from icl_lib.algorithms import ALGORITHMS, classify_algorithm
+from icl_lib.plotting import plot_algorithm_coefficients, plot_algorithm_counts, plot_attention_by_closeness
+from icl_lib.profiles import check_parameters, resolve_device
+from icl_lib.results import comparison_table, write_results
+from icl_lib.tasks import sample_contexts
+from icl_lib.training import config_from_profile, train
+
+prof = check_parameters(profile=profile, results_path=results_path, seed=first_seed, d=d, C=C, n=n, dims=dims,
+                        classes=classes, lengths=lengths,
+                        **{k: v for k, v in {"n_seeds": n_seeds, "steps": steps, "batch_size": batch_size}.items() if v is not None})
+if not isinstance(include_query, bool):
+    raise ValueError(f"include_query={include_query!r} must be True or False")
+if not (isinstance(min_agreement, int | float) and 0 < min_agreement <= 1):
+    raise ValueError(f"min_agreement={min_agreement!r} must be a number in (0, 1]")
+if not (isinstance(max_loss_fraction, int | float) and 0 < max_loss_fraction <= 1):
+    raise ValueError(f"max_loss_fraction={max_loss_fraction!r} must be a number in (0, 1]")
+device = resolve_device(device)
+sweep = prof.selection_sweep
+n_seeds = n_seeds or sweep["n_seeds"]
+classes, dims, lengths = (list(v or sweep[k]) for k, v in (("classes", classes), ("dims", dims), ("lengths", lengths)))
+seeds = tuple(range(first_seed, first_seed + n_seeds))
+base = (d, C, n)
+panels = {"number of classes C": [(d, c, n) for c in classes], "dimension d": [(dd, C, n) for dd in dims],
+          "context length n": [(d, C, nn) for nn in lengths]}
+settings = list(dict.fromkeys([base] + [s for values in panels.values() for s in values]))  # unique, base first
+
+
+def selection_config(setting):
+    sd, sc, sn = setting
+    return config_from_profile("softmax", sd, prof.training_settings("selection", sd), C=sc, n=sn, seeds=seeds,
+                               shared_data=False, include_query=include_query, n_eval=prof.n_eval,
+                               steps=steps, batch_size=batch_size, lr=lr)
+
+
+configs = {s: selection_config(s) for s in settings}
+cfg = configs[base]
+print(f"profile={profile}: {len(settings)} settings (d, C, n) x {n_seeds} seeds, {cfg.steps} steps of {cfg.batch_size} "
+      f"contexts, lr {cfg.lr} ({cfg.schedule}), include_query={include_query}, device {device}")
+
+# %% [markdown]
+# ## Training
+#
+# Each setting trains its seeds as one ensemble. Every member has its own initialisation and its
+# own stream of contexts (`shared_data=False`), so the seeds are independent runs, as in a
+# statistic over seeds. Optimiser and initialisation are those of chapter 4. The book's schedule
+# is chapter 4's warm-up and cosine decay, at a smaller budget per seed.
+
+# %%
+runs = {}
+for setting, config in configs.items():
+    runs[setting] = train(config, runs_dir=runs_dir, device=device)
+    losses = runs[setting].history["eval_loss"][-1]
+    print(f"(d, C, n) = {setting}: eval loss {min(losses):.3f} .. {max(losses):.3f}  (chance log C = {math.log(setting[1]):.3f})")
+
+# %% [markdown]
+# ## Classifying every seed
+#
+# Held-out contexts (`n_eval` per setting, seeds disjoint from training). A model is
+# *selection* or *elimination* when Eq. 1 at its signed extracted $(c_\eta, c_\sigma)$ predicts its
+# class on at least `min_agreement` of these contexts and has a loss at most `max_loss_fraction`
+# $\times \log C$, with both coefficients positive or both negative. Otherwise it is *neither*: it
+# may still be leaving the plateau, or it may have learned something that Eq. 1 does not describe.
+
+# %%
+held_out = {s: sample_contexts(prof.n_eval, n=s[2], d=s[0], C=s[1], seed=7000 + 100 * s[0] + s[1] + s[2], dtype=torch.float64)
+            for s in settings}
+fits = {s: [classify_algorithm(runs[s].weights.member(m), held_out[s], include_query=include_query, min_agreement=min_agreement,
+                               max_loss_fraction=max_loss_fraction) for m in range(n_seeds)] for s in settings}
+counts = {s: {a: sum(f.algorithm == a for f in fits[s]) for a in ALGORITHMS} for s in settings}
+for s in settings:
+    print(f"(d, C, n) = {s}: " + ", ".join(f"{a} {counts[s][a]:>2}" for a in ALGORITHMS))
+
+# %% [markdown]
+# Where do the weights put their mass? Eq. 1 uses two blocks: the x-block of $W_Q^\top W_K$ (query
+# position against key position) and the y-block of $W_O W_V$ (attended labels to logits). Two
+# other blocks can also change the prediction. The xy-block of $W_Q^\top W_K$ scores a key by its
+# *label*; the yx-block of $W_O W_V$ turns attended *positions* into logits. Below: the Frobenius
+# norm of each block, as a median over the runs of each algorithm (all settings).
+
+# %%
+def block_norms(weights, sd):
+    qk, ov = weights.W_Q.mT @ weights.W_K, weights.W_O @ weights.W_V
+    return [float(b.norm()) for b in (qk[:sd, :sd], qk[:sd, sd:], ov[sd:, sd:], ov[sd:, :sd])]
+
+
+block_rows = []
+for a in ALGORITHMS:
+    norms = [block_norms(runs[s].weights.member(m), s[0])
+             for s in settings for m, f in enumerate(fits[s]) if f.algorithm == a]
+    if norms:
+        med = np.median(np.array(norms), axis=0)
+        block_rows.append((a, str(len(norms)), *(f"{v:.2f}" for v in med)))
+Markdown(comparison_table(block_rows, header=("algorithm", "runs", "QK x-block (Eq. 1)", "QK xy-block", "OV y-block (Eq. 1)",
+                                              "OV yx-block")))
+
+# %% [markdown]
+# A run whose mass sits in the xy- and yx-blocks rather than in Eq. 1's two blocks has learned
+# something else. It picks keys by their label and reads out their positions. Neither selection
+# nor elimination describes that, which is why such runs are counted apart.
+
+# %% mystnb={"figure": {"caption": "The analogue of Figure 11: for each setting, how many of the seeds learned selection, elimination or neither, varying C, d and n around the base setting d = 2, C = 5, n = 100; the percentage is the proportion of selection.", "name": "fig-selection-counts"}}
+fig = plot_algorithm_counts({title: ([s[i] for s in ss], {a: [counts[s][a] for s in ss] for a in ALGORITHMS})
+                             for (title, ss), i in zip(panels.items(), (1, 0, 2), strict=True)}, n_seeds=n_seeds)
+plt.show()
+
+# %% mystnb={"figure": {"caption": "The signed coefficients read off every trained model (all settings; symmetric-log axes), coloured by the algorithm it was classified as. Selection sits in the upper right, elimination in the lower left; 'neither' stays near the origin.", "name": "fig-selection-coefficients"}}
+fig = plot_algorithm_coefficients({a: ([f.c_sigma for s in settings for f in fits[s] if f.algorithm == a],
+                                       [f.c_eta for s in settings for f in fits[s] if f.algorithm == a]) for a in ALGORITHMS})
+plt.show()
+
+# %% [markdown]
+# ## What the query attends to
+#
+# The extraction reads two numbers off the weights. The attention itself is the direct evidence.
+# Below, one selection model and one elimination model (from the base setting when it has both,
+# else from the setting with the most elimination runs): the weight the query gives each context
+# point, against that point's similarity to the query.
+
+# %%
+with_both = [s for s in settings if counts[s]["selection"] and counts[s]["elimination"]]
+example_setting = base if base in with_both else max(with_both, key=lambda s: counts[s]["elimination"], default=None)
+examples = {}
+if example_setting is None:
+    print("no setting has both a selection and an elimination run: no side-by-side example")
+else:
+    ctx = held_out[example_setting][:8]
+    for algorithm in ("selection", "elimination"):
+        member = next(m for m, f in enumerate(fits[example_setting]) if f.algorithm == algorithm)
+        model = runs[example_setting].model(member)
+        with torch.no_grad():
+            weights = model.query_attention(ctx.tokens())[:, : ctx.n]
+        sims = (ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1)
+        f = fits[example_setting][member]
+        examples[f"{algorithm}: seed {seeds[member]}, (c_eta, c_sigma) = ({f.c_eta:.1f}, {f.c_sigma:.1f})"] = (
+            sims.flatten().numpy(), weights.flatten().numpy())
+    print(f"examples from (d, C, n) = {example_setting}")
+
+# %% mystnb={"figure": {"caption": "Attention weight of each context point against its similarity to the query, for 8 held-out contexts: a selection model puts its weight on the points closest to the query, an elimination model on the furthest ones.", "name": "fig-selection-attention"}}
+if examples:
+    fig = plot_attention_by_closeness(examples)
+    plt.show()
+
+# %% [markdown]
+# ## Checks
+#
+# 1. The label read off the weights agrees with the behaviour: every selection model attends more
+#    to closer points (mean correlation between attention weight and $\langle x_i, x_q\rangle$
+#    above 0), every elimination model to further ones (below 0).
+# 2. The paper's claim for the base setting: selection is learned in the majority of runs.
+# 3. The paper's claim about C: elimination appears more when C is low. We compare the smallest C
+#    swept with the base C. With a handful of seeds (the smoke profile's 4) a difference of
+#    proportions means nothing, so this check needs at least 10 seeds.
+
+# %%
+for s in settings:
+    for m, f in enumerate(fits[s]):
+        if f.algorithm == "selection":
+            assert f.closeness_correlation > 0, f"{s}, seed {seeds[m]}: selection by its weights, but corr {f.closeness_correlation:.3f}"
+        if f.algorithm == "elimination":
+            assert f.closeness_correlation < 0, f"{s}, seed {seeds[m]}: elimination by its weights, but corr {f.closeness_correlation:.3f}"
+share = {s: {a: counts[s][a] / n_seeds for a in ALGORITHMS} for s in settings}
+assert share[base]["selection"] > 0.5, f"base setting {base}: selection in only {share[base]['selection']:.0%} of the seeds"
+low_C = (d, min(classes), n)  # noqa: N816
+if n_seeds >= 10 and min(classes) < C:
+    assert share[low_C]["elimination"] >= share[base]["elimination"], (
+        f"elimination at C={min(classes)}: {share[low_C]['elimination']:.0%}, at C={C}: {share[base]['elimination']:.0%}")
+print("checks passed" + ("" if n_seeds >= 10 else " (the C trend is not checked with fewer than 10 seeds)"))
+
+# %% [markdown]
+# ## How good is each algorithm?
+#
+# The mean held-out loss of the seeds of each algorithm, per setting. Where both algorithms
+# occur in a setting, this compares them on the same contexts.
+
+# %%
+rows = []
+for s in settings:
+    cells = []
+    for a in ALGORITHMS:
+        chosen = [f.loss_model for f in fits[s] if f.algorithm == a]
+        cells.append(f"{np.mean(chosen):.3f} ({len(chosen)})" if chosen else "—")
+    rows.append((f"({s[0]}, {s[1]}, {s[2]})", *cells, f"{math.log(s[1]):.3f}"))
+Markdown(comparison_table(rows, header=("(d, C, n)", "selection: loss (seeds)", "elimination", "neither", "chance log C")))
+
+# %% [markdown]
+# ## Paper vs this book
+#
+# Figure 11 is given as bars only; the text states which algorithm dominates and when
+# elimination appears. Our proportions come from the setting in the last column. The paper's
+# schedule was its constant learning rate over long training (Appendix G). Which algorithm a seed
+# picks is decided early, while it leaves the initial plateau, so the schedule and the batch size
+# may change the proportions. The `paper` profile reruns this chapter with the paper's settings.
+
+# %%
+setting_note = f"{n_seeds} seeds, {cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, include_query={include_query}"
+table = [("base (d=2, C=5, n=100): proportion of selection", "majority (Fig. 11)", f"{share[base]['selection']:.0%}", setting_note),
+         ("base: proportion of elimination / neither", "rarer", f"{share[base]['elimination']:.0%} / {share[base]['neither']:.0%}",
+          setting_note)]
+for title, ss in panels.items():
+    table.append((f"selection vs {title}", "Fig. 11 bars", ", ".join(f"{s}: {share[s]['selection']:.0%}" for s in ss), setting_note))
+table.append((f"elimination at C={min(classes)} vs C={C}", "more frequent when C is low",
+              f"{share[low_C]['elimination']:.0%} vs {share[base]['elimination']:.0%}", setting_note))
+Markdown(comparison_table(table))
+
+# %%
+metrics = {}
+for s in settings:
+    tag = f"d{s[0]}_C{s[1]}_n{s[2]}"
+    metrics |= {f"{tag}.{a}_fraction": share[s][a] for a in ALGORITHMS}
+    for a in ("selection", "elimination"):
+        chosen = [f for f in fits[s] if f.algorithm == a]
+        if chosen:
+            metrics[f"{tag}.{a}_mean_loss"] = float(np.mean([f.loss_model for f in chosen]))
+            metrics[f"{tag}.{a}_mean_c_eta"] = float(np.mean([f.c_eta for f in chosen]))
+            metrics[f"{tag}.{a}_mean_c_sigma"] = float(np.mean([f.c_sigma for f in chosen]))
+run_settings = {"n_seeds": n_seeds, "first_seed": first_seed, "base": list(base), "classes": classes, "dims": dims,
+                "lengths": lengths, "device": device, "min_agreement": min_agreement, "max_loss_fraction": max_loss_fraction,
+                "train": cfg.to_dict() | {"d": "per setting", "C": "per setting", "n": "per setting", "seeds": list(seeds)}}
+_ = write_results(results_path, chapter="07_selection_vs_elimination", profile=profile, settings=run_settings, metrics=metrics)
+print(f"wrote {len(metrics)} metrics to {results_path}")
