@@ -15,7 +15,7 @@ __all__ = [
     "CLASS_COLOURS", "use_style", "plot_context", "plot_task_figure", "plot_region_uniformity", "plot_deviations",
     "plot_alignment_through_training", "plot_per_context_scatter", "plot_search_curve", "plot_loss_through_training",
     "plot_grid_heatmaps", "plot_weight_products", "plot_coefficients_through_training", "ALGORITHM_COLOURS",
-    "plot_algorithm_counts", "plot_algorithm_coefficients", "plot_attention_by_closeness",
+    "plot_algorithm_counts", "plot_algorithm_coefficients", "plot_attention_by_closeness", "plot_dynamics_by_lr",
 ]
 
 CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -285,4 +285,26 @@ def plot_attention_by_closeness(panels: dict[str, tuple[np.ndarray, np.ndarray]]
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(r"$\langle x_i, x_{query} \rangle$")
     axes[0][0].set_ylabel("attention weight of $x_i$")
+    return fig
+
+
+def plot_dynamics_by_lr(curves: dict[float, tuple[list[int], np.ndarray, np.ndarray, np.ndarray]], *, c_eta_star: float,
+                        c_sigma_star: float):
+    """Figure 10: per learning rate (one column), c_eta, c_sigma and the evaluation loss through training;
+    the dashed lines are the grid optimum of Eq. 1 (c_eta on a log axis: the optimum can be far above)."""
+    use_style()
+    fig, axes = plt.subplots(3, len(curves), figsize=(3.0 * len(curves), 6.4), squeeze=False, sharex="col")
+    for col, (lr, (steps, c_eta, c_sigma, loss)) in enumerate(sorted(curves.items())):
+        top, mid, bottom = axes[0][col], axes[1][col], axes[2][col]
+        top.plot(steps, np.clip(c_eta, 1e-2, None), color="#1f77b4")
+        top.axhline(c_eta_star, color="#1f77b4", ls="--", lw=0.8)
+        top.set_yscale("log")
+        top.set_title(f"lr {lr:g}")
+        mid.plot(steps, c_sigma, color="#ff7f0e")
+        mid.axhline(c_sigma_star, color="#ff7f0e", ls="--", lw=0.8)
+        bottom.plot(steps, loss, color="black")
+        bottom.set_xlabel("training step")
+    axes[0][0].set_ylabel(r"$c_\eta$ (log; clipped at 0.01)")
+    axes[1][0].set_ylabel(r"$c_\sigma$")
+    axes[2][0].set_ylabel("eval loss")
     return fig

@@ -32,15 +32,20 @@ class Profile:
     grid_points: int  # points per axis of the baseline grid searches (Appendix G: 100)
     selection: dict[str, object]  # TrainConfig fields of the many-seed runs of chapter 07 (Appendix J)
     selection_sweep: dict[str, object]  # chapter 07: seeds per setting and the values of C, d and n swept
+    dynamics: dict[str, object]  # TrainConfig fields of chapter 06's runs (Appendix I), one member per learning rate
+    dynamics_setting: dict[str, object]  # chapter 06: the dimension d and the learning rates compared
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
     def training_settings(self, kind: str, d: int) -> dict[str, object]:
         """TrainConfig fields of this profile for `kind` at dimension d (the paper's per-d rate where it has no lr).
-        kind "selection": the softmax runs of chapter 07."""
-        check_choice("kind", kind, ("linear", "softmax", "selection"))
-        settings = dict({"linear": self.linear, "softmax": self.softmax, "selection": self.selection}[kind])
+        kind "selection": the softmax runs of chapter 07; "dynamics": those of chapter 06."""
+        check_choice("kind", kind, ("linear", "softmax", "selection", "dynamics"))
+        settings = dict({"linear": self.linear, "softmax": self.softmax, "selection": self.selection,
+                         "dynamics": self.dynamics}[kind])
+        if kind == "dynamics":  # one ensemble member per learning rate compared
+            settings["lr"] = tuple(self.dynamics_setting["lrs"])
         if settings["lr"] is None:
             settings["lr"] = paper_softmax_lr(d)
         return settings
@@ -66,6 +71,13 @@ _PAPER_SOFTMAX = {"steps": 2_000_000, "batch_size": 2048, "lr": None, "clip": 1.
 # the base setting (d=2, C=5, n=100) has settled on one algorithm or the other (loss ~0.2, from 1.61).
 # Smoke: 4 seeds, 800 steps of 128 (at 300 steps half the seeds were still on the plateau).
 _SELECTION_SWEEP = {"n_seeds": 20, "classes": (2, 4, 5, 10), "dims": (2, 3, 5), "lengths": (20, 50, 100, 200)}
+# d = 10 dynamics (chapter 06, Appendix I / Figure 10): the paper's four constant learning rates, trained
+# side by side on the same batches, "over 60,000 evaluation iterations" (read as 60,000 training steps).
+# The book trains 60,000 steps of 512 contexts (the paper: 2048); 5e-5 and 1e-4 stay on the plateau there.
+# Smoke: d = 3 at 1e-2 and 3e-2, where both leave the plateau within 1000 steps of 128 (at d = 10 none of
+# 3e-3 and 1e-2 did within 1500), so the chapter's comparisons run in CI.
+_PAPER_LRS_D10 = (5e-5, 1e-4, 8e-4, 3e-3)
+_DYNAMICS = {"clip": 1.0, "schedule": "constant", "warmup_steps": 0}
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", n_task_checks=512, n_proof_contexts=16, n_uniformity=2_000, dims=(3,), n_search=1000,
                      n_eval=128, n_align=32,
@@ -76,7 +88,9 @@ PROFILES: dict[str, Profile] = {
                      grid_points=24,
                      selection={"steps": 800, "batch_size": 128, "lr": 3e-2, "clip": 1.0, "schedule": "warmup_cosine",
                                 "warmup_steps": 50, "final_lr_fraction": 0.02, "eval_every": 100, "checkpoint_every": 1000},
-                     selection_sweep={"n_seeds": 4, "classes": (2, 5), "dims": (2,), "lengths": (100,)}),
+                     selection_sweep={"n_seeds": 4, "classes": (2, 5), "dims": (2,), "lengths": (100,)},
+                     dynamics=_DYNAMICS | {"steps": 1000, "batch_size": 128, "eval_every": 50, "checkpoint_every": 1000},
+                     dynamics_setting={"d": 3, "lrs": (1e-2, 3e-2)}),
     "book": Profile("book", n_task_checks=10_000, n_proof_contexts=512, n_uniformity=20_000, dims=(2, 3, 5, 10),
                     n_search=10_000, n_eval=512, n_align=100,
                     linear={"steps": 10_000, "batch_size": 1024, "lr": 5e-5, "clip": 1e-3, "schedule": "constant",
@@ -86,10 +100,14 @@ PROFILES: dict[str, Profile] = {
                     grid_points=100,
                     selection={"steps": 1000, "batch_size": 256, "lr": 3e-2, "clip": 1.0, "schedule": "warmup_cosine",
                                "warmup_steps": 70, "final_lr_fraction": 0.02, "eval_every": 100, "checkpoint_every": 500},
-                    selection_sweep=_SELECTION_SWEEP),
+                    selection_sweep=_SELECTION_SWEEP,
+                    dynamics=_DYNAMICS | {"steps": 60_000, "batch_size": 512, "eval_every": 500, "checkpoint_every": 5000},
+                    dynamics_setting={"d": 10, "lrs": _PAPER_LRS_D10}),
     "paper": Profile("paper", n_task_checks=10_000, n_proof_contexts=2048, n_uniformity=100_000, dims=(2, 3, 5, 10),
                      n_search=10_000, n_eval=512, n_align=100, linear=_PAPER_LINEAR, softmax=_PAPER_SOFTMAX,
-                     grid_points=100, selection=_PAPER_SOFTMAX, selection_sweep=_SELECTION_SWEEP),
+                     grid_points=100, selection=_PAPER_SOFTMAX, selection_sweep=_SELECTION_SWEEP,
+                     dynamics=_DYNAMICS | {"steps": 60_000, "batch_size": 2048, "eval_every": 500, "checkpoint_every": 5000},
+                     dynamics_setting={"d": 10, "lrs": _PAPER_LRS_D10}),
 }
 
 

@@ -24,7 +24,7 @@
 profile = "book"  # the profile every chapter of this build must have run with
 results_dir = "../results"  # folder holding the chapters' results files
 chapters = ["01_task", "02_proofs", "03_linear_vs_gd", "04_softmax_vs_kernel_gd", "05_extraction",
-            "07_selection_vs_elimination"]  # chapters expected in this build
+            "06_d10_dynamics", "07_selection_vs_elimination"]  # chapters expected in this build
 
 # %%
 from pathlib import Path

@@ -62,6 +62,12 @@ def test_training_settings_fill_the_papers_softmax_rates():
     # chapter 07's many-seed runs: the paper's softmax settings in the paper profile, 20 seeds as Figure 11
     assert paper.training_settings("selection", 2)["lr"] == 6e-4 and paper.selection_sweep["n_seeds"] == 20
     assert PROFILES["book"].selection_sweep["n_seeds"] == 20
+    # chapter 06: the four constant rates of Figure 10 at d = 10, one ensemble member each
+    for name in ("book", "paper"):
+        dynamics = PROFILES[name].training_settings("dynamics", 10)
+        assert dynamics["lr"] == (5e-5, 1e-4, 8e-4, 3e-3) and dynamics["schedule"] == "constant" and dynamics["steps"] == 60_000
+        assert PROFILES[name].dynamics_setting["d"] == 10
+    assert PROFILES["paper"].dynamics["batch_size"] == 2048
 
 
 def test_config_from_profile_ignores_none_overrides():
