@@ -67,6 +67,7 @@ import torch
 from IPython.display import Markdown
 
 from icl_lib.algorithms import ALGORITHMS, classify_algorithm
+from icl_lib.models import Weights
 from icl_lib.plotting import plot_algorithm_coefficients, plot_algorithm_counts, plot_attention_by_closeness
 from icl_lib.profiles import check_parameters, resolve_device
 from icl_lib.results import comparison_table, write_results
@@ -251,13 +252,43 @@ for s in settings:
 Markdown(comparison_table(rows, header=("(d, C, n)", "selection: loss (seeds)", "elimination", "neither", "chance log C")))
 
 # %% [markdown]
+# ## When is the choice made?
+#
+# Each seed of the base setting is classified again at every stored snapshot, on the same held-out
+# contexts. For each seed we find the first snapshot from which its label stays the same to the
+# end, and the eval loss at that point. We also count seeds that switched between selection and
+# elimination after holding one of them.
+
+# %%
+base_run, base_ctx = runs[base], held_out[base]
+snapshot_steps = base_run.history["step"]
+labels = [[classify_algorithm(Weights(*(w[m] for w in snapshot)), base_ctx, include_query=include_query,
+                              min_agreement=min_agreement, max_loss_fraction=max_loss_fraction).algorithm
+           for snapshot in base_run.history["snapshots"]] for m in range(n_seeds)]
+settled_at, switched = [], 0
+for m, seq in enumerate(labels):
+    i = len(seq) - 1
+    while i > 0 and seq[i - 1] == seq[-1]:
+        i -= 1
+    settled_at.append((snapshot_steps[i], base_run.history["eval_loss"][i][m], base_run.history["eval_loss"][max(i - 1, 0)][m]))
+    held = [a for a in seq if a != "neither"]
+    switched += any(a != b for a, b in zip(held, held[1:], strict=False))
+first_steps = [step for step, _, _ in settled_at]
+print(f"base setting {base}: the final label is reached between steps {min(first_steps)} and {max(first_steps)} "
+      f"(median {int(np.median(first_steps))}) of {cfg.steps}, snapshots every {cfg.eval_every} steps")
+print(f"eval loss at that snapshot {min(v for _, v, _ in settled_at):.3f}..{max(v for _, v, _ in settled_at):.3f}, "
+      f"at the snapshot before {min(v for _, _, v in settled_at):.3f}..{max(v for _, _, v in settled_at):.3f} "
+      f"(chance {math.log(C):.3f})")
+print(f"seeds that switched between selection and elimination: {switched} of {n_seeds}")
+
+# %% [markdown]
 # ## Paper vs this book
 #
-# Figure 11 is given as bars only; the text states which algorithm dominates and when
-# elimination appears. Our proportions come from the setting in the last column. The paper's
-# schedule was its constant learning rate over long training (Appendix G). Which algorithm a seed
-# picks is decided early, while it leaves the initial plateau, so the schedule and the batch size
-# may change the proportions. The `paper` profile reruns this chapter with the paper's settings.
+# Figure 11 is given as bars only. The text states which algorithm dominates and when elimination
+# appears. Our proportions come from the setting in the last column. The paper trained at its
+# constant learning rate for long (Appendix G). The cell above shows when a seed's label is set in
+# our runs. Whatever shapes that phase, the schedule and the batch noise among it, may change the
+# proportions. The `paper` profile reruns this chapter with the paper's settings.
 
 # %%
 setting_note = f"{n_seeds} seeds, {cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, include_query={include_query}"
