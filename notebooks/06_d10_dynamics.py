@@ -68,6 +68,8 @@ if lrs is not None:
     if not isinstance(lrs, list | tuple) or not lrs or len(set(lrs)) != len(lrs):
         raise ValueError(f"lrs={lrs!r} must be a non-empty list of distinct learning rates")
     for value in lrs:
+        if isinstance(value, str):  # PyYAML (papermill -y) reads 3e-4 as text
+            raise ValueError(f"lrs={lrs!r}: {value!r} is text, not a number; in YAML write 0.0003 or 3.0e-4")
         check_positive_float("lrs", value)
 if not isinstance(include_query, bool):
     raise ValueError(f"include_query={include_query!r} must be True or False")
