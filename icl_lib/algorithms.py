@@ -29,6 +29,7 @@ from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
 from icl_lib.tasks import Contexts
+from icl_lib.validation import check_fraction
 
 __all__ = ["ALGORITHMS", "AlgorithmFit", "classify_algorithm", "attention_closeness_correlation"]
 
@@ -70,10 +71,8 @@ def classify_algorithm(
     max_loss_fraction: float = 0.5,
 ) -> AlgorithmFit:
     """Classify one softmax self-attention (weights (D, D) each) on held-out contexts `ctx`."""
-    if not 0 < min_agreement <= 1:
-        raise ValueError(f"min_agreement={min_agreement} must be in (0, 1]")
-    if not 0 < max_loss_fraction <= 1:
-        raise ValueError(f"max_loss_fraction={max_loss_fraction} must be in (0, 1]")
+    check_fraction("min_agreement", min_agreement)
+    check_fraction("max_loss_fraction", max_loss_fraction)
     d, C = ctx.d, ctx.C  # noqa: N806
     if weights.W_Q.shape[-1] != d + C:
         raise ValueError(f"weights are {tuple(weights.W_Q.shape)}, the contexts need d+C={d + C}")

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from icl_lib.kernels import Kernel
-from icl_lib.validation import check_choice, check_positive_float, check_positive_int
+from icl_lib.validation import check_bool, check_choice, check_positive_float, check_positive_int
 
 __all__ = ["KINDS", "SelfAttention", "Weights", "constructed_weights", "full_attention_logits"]
 
@@ -103,10 +103,8 @@ class SelfAttention(nn.Module):
         self.C = check_positive_int("C", C, minimum=2)
         if (kind == "kernel") != (kernel is not None):
             raise ValueError("kernel= is required for kind='kernel' and only allowed there")
-        if not isinstance(include_query, bool):
-            raise ValueError(f"include_query={include_query!r} must be True or False")
         self.kernel = kernel
-        self.include_query = include_query
+        self.include_query = check_bool("include_query", include_query)
         self.ensemble = None if ensemble is None else check_positive_int("ensemble", ensemble)
         D = d + C  # noqa: N806
         shape = (D, D) if ensemble is None else (ensemble, D, D)

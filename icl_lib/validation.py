@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["check_positive_int", "check_positive_float", "check_choice"]
+__all__ = ["check_positive_int", "check_positive_float", "check_choice", "check_bool", "check_fraction"]
 
 
 def check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
@@ -28,3 +28,20 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name}={value!r} must be one of {', '.join(repr(c) for c in choices)}")
     return str(value)
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return `value` if it is True or False, else raise ValueError naming `name`."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} must be True or False")
+    return value
+
+
+def check_fraction(name: str, value: object, *, include_one: bool = True) -> float:
+    """Return `value` as a float if it is a number in (0, 1] ((0, 1) without `include_one`), else raise
+    ValueError naming `name`."""
+    high = "1]" if include_one else "1)"
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0
+            or not (value <= 1 if include_one else value < 1)):
+        raise ValueError(f"{name}={value!r} must be a number in (0, {high}")
+    return float(value)

@@ -60,7 +60,7 @@ from icl_lib.profiles import check_parameters, resolve_device
 from icl_lib.results import comparison_table, write_results
 from icl_lib.tasks import sample_contexts
 from icl_lib.training import config_from_profile, train
-from icl_lib.validation import check_positive_float
+from icl_lib.validation import check_bool, check_fraction, check_positive_float
 
 prof = check_parameters(profile=profile, results_path=results_path, seed=seed, d=d, C=C, n=n,
                         **{k: v for k, v in {"steps": steps, "batch_size": batch_size}.items() if v is not None})
@@ -71,10 +71,8 @@ if lrs is not None:
         if isinstance(value, str):  # PyYAML (papermill -y) reads 3e-4 as text
             raise ValueError(f"lrs={lrs!r}: {value!r} is text, not a number; in YAML write 0.0003 or 3.0e-4")
         check_positive_float("lrs", value)
-if not isinstance(include_query, bool):
-    raise ValueError(f"include_query={include_query!r} must be True or False")
-if not (isinstance(plateau_fraction, int | float) and 0 < plateau_fraction < 1):
-    raise ValueError(f"plateau_fraction={plateau_fraction!r} must be a number in (0, 1)")
+check_bool("include_query", include_query)
+check_fraction("plateau_fraction", plateau_fraction, include_one=False)
 device = resolve_device(device)
 d = d or prof.dynamics_setting["d"]
 lrs = tuple(sorted(float(v) for v in (lrs or prof.dynamics_setting["lrs"])))

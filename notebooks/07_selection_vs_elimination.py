@@ -73,16 +73,14 @@ from icl_lib.profiles import check_parameters, resolve_device
 from icl_lib.results import comparison_table, write_results
 from icl_lib.tasks import sample_contexts
 from icl_lib.training import config_from_profile, train
+from icl_lib.validation import check_bool, check_fraction
 
 prof = check_parameters(profile=profile, results_path=results_path, seed=first_seed, d=d, C=C, n=n, dims=dims,
                         classes=classes, lengths=lengths,
                         **{k: v for k, v in {"n_seeds": n_seeds, "steps": steps, "batch_size": batch_size}.items() if v is not None})
-if not isinstance(include_query, bool):
-    raise ValueError(f"include_query={include_query!r} must be True or False")
-if not (isinstance(min_agreement, int | float) and 0 < min_agreement <= 1):
-    raise ValueError(f"min_agreement={min_agreement!r} must be a number in (0, 1]")
-if not (isinstance(max_loss_fraction, int | float) and 0 < max_loss_fraction <= 1):
-    raise ValueError(f"max_loss_fraction={max_loss_fraction!r} must be a number in (0, 1]")
+check_bool("include_query", include_query)
+check_fraction("min_agreement", min_agreement)
+check_fraction("max_loss_fraction", max_loss_fraction)
 device = resolve_device(device)
 sweep = prof.selection_sweep
 n_seeds = n_seeds or sweep["n_seeds"]

@@ -79,3 +79,17 @@ def test_config_from_profile_ignores_none_overrides():
     assert config_from_profile("linear", 5, book.linear, steps=7).steps == 7
     with pytest.raises(ValueError, match="no learning rate"):
         config_from_profile("softmax", 3, PROFILES["paper"].softmax)
+
+
+def test_fraction_and_bool_checks_name_the_parameter():
+    from icl_lib.validation import check_bool, check_fraction
+
+    assert check_fraction("f", 1) == 1.0 and check_fraction("f", 0.5, include_one=False) == 0.5
+    for bad in (0, -0.1, 1.5, True, "0.5", float("nan")):
+        with pytest.raises(ValueError, match=r"f=.* must be a number in \(0, 1\]"):
+            check_fraction("f", bad)
+    with pytest.raises(ValueError, match=r"plateau_fraction=1 must be a number in \(0, 1\)"):
+        check_fraction("plateau_fraction", 1, include_one=False)
+    assert check_bool("include_query", False) is False
+    with pytest.raises(ValueError, match="include_query='yes' must be True or False"):
+        check_bool("include_query", "yes")
