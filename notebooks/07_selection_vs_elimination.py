@@ -260,7 +260,7 @@ Markdown(comparison_table(rows, header=("(d, C, n)", "selection: loss (seeds)", 
 # %%
 base_run, base_ctx = runs[base], held_out[base]
 snapshot_steps = base_run.history["step"]
-labels = [[classify_algorithm(Weights(*(w[m] for w in snapshot)), base_ctx, include_query=include_query,
+labels = [[classify_algorithm(Weights(*snapshot).member(m), base_ctx, include_query=include_query,
                               min_agreement=min_agreement, max_loss_fraction=max_loss_fraction).algorithm
            for snapshot in base_run.history["snapshots"]] for m in range(n_seeds)]
 settled_at, switched = [], 0
