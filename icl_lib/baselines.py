@@ -3,7 +3,8 @@
 Each returns the logits (..., B, C), the argument of the outer softmax. Learning rates and
 coefficients may be floats or tensors of any shape S, giving logits (*S, B, C): that is how the
 searches evaluate a whole grid at once.
-Chapters: `02_proofs`, `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`.
+Chapters: `02_proofs`, `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`, `06_d10_dynamics` (grid search),
+`07_selection_vs_elimination` (signed Eq. 1).
 """
 
 from __future__ import annotations

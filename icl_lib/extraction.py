@@ -1,4 +1,4 @@
-"""Reading the effective step coefficients off trained weights (Appendix H; chapters 3 and 5).
+"""Reading the effective step coefficients off trained weights (Appendix H; chapters 3, 5, 6 and 7).
 
 The constructions of Appendices B and D have W_Q^T W_K = diag(a I_d, 0) and a value-to-output map
 whose y-block is b I_C. For trained weights:

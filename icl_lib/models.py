@@ -12,7 +12,8 @@ only that row: O(n (d+C)) per context instead of O(n^2 (d+C)). `full_attention_l
 plain twin (every token attends to every token, then the query row is taken); it is used by the
 tests only. `include_query` says whether the query token is among the attended tokens: Figure 2
 suggests it is, the formulas leave it open; it matters for softmax attention (normalisation).
-Chapters: `02_proofs` (constructions), `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`.
+Chapters: `02_proofs` (constructions), `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`,
+`07_selection_vs_elimination` (`query_attention`).
 """
 
 from __future__ import annotations
