@@ -160,16 +160,13 @@ def check_parameters(
         check_positive_int("n", n)
         if C is not None and n % C:
             raise ValueError(f"n={n} must be divisible by C={C}")
-    if dims is not None:
-        if not isinstance(dims, list | tuple) or not dims:
-            raise ValueError(f"dims={dims!r} must be a non-empty list of dimensions, e.g. [2, 3, 5, 10]")
-        for value in dims:
-            check_positive_int("dims", value, minimum=2)
-    for name, values, minimum in (("classes", classes, 2), ("lengths", lengths, 1)):
+    lists = (("dims", dims, 2, "of dimensions, e.g. [2, 3, 5, 10]"), ("classes", classes, 2, "of integers, e.g. [2, 4, 5, 10]"),
+             ("lengths", lengths, 1, "of integers, e.g. [20, 50, 100]"))
+    for name, values, minimum, kind in lists:
         if values is None:
             continue
         if not isinstance(values, list | tuple) or not values:
-            raise ValueError(f"{name}={values!r} must be a non-empty list of integers")
+            raise ValueError(f"{name}={values!r} must be a non-empty list {kind}")
         for value in values:
             check_positive_int(name, value, minimum=minimum)
     if classes is not None and n is not None and any(n % c for c in classes):
