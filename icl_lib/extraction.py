@@ -21,7 +21,7 @@ __all__ = ["qk_scale", "ov_scale", "shift_ov_columns", "extract_c_eta_c_sigma", 
 
 def qk_scale(weights: Weights, d: int) -> torch.Tensor:
     """Mean diagonal of the x-block of W_Q^T W_K, (...)."""
-    qk = weights.W_Q.mT @ weights.W_K  # (..., D, D)
+    qk = weights.qk()  # (..., D, D)
     return qk[..., :d, :d].diagonal(dim1=-2, dim2=-1).mean(-1)
 
 
@@ -34,7 +34,7 @@ def shift_ov_columns(ov_y: torch.Tensor) -> torch.Tensor:
 
 def ov_scale(weights: Weights, d: int) -> torch.Tensor:
     """Mean diagonal of the column-shifted y-block of W_O W_V, (...)."""
-    ov = weights.W_O @ weights.W_V  # (..., D, D)
+    ov = weights.ov()  # (..., D, D)
     return shift_ov_columns(ov[..., d:, d:]).diagonal(dim1=-2, dim2=-1).mean(-1)
 
 

@@ -48,6 +48,14 @@ class Weights:
         """Member s of ensemble weights (S, D, D) -> (D, D) each."""
         return Weights(*(w[s] for w in self.as_tuple()))
 
+    def qk(self) -> torch.Tensor:
+        """W_Q^T W_K, the bilinear form of the attention scores, (..., D, D)."""
+        return self.W_Q.mT @ self.W_K
+
+    def ov(self) -> torch.Tensor:
+        """W_O W_V, the value-to-output map acting on column vectors, (..., D, D)."""
+        return self.W_O @ self.W_V
+
 
 def constructed_weights(kind: str, d: int, C: int, **coefficients: float) -> Weights:  # noqa: N803
     """The weights that make self-attention compute one (kernel / context-adaptive) GD step, in float64.

@@ -113,7 +113,7 @@ run = runs[(figure_d, best)]
 T = len(run.history["step"])
 picks = sorted({0, T // 8, T // 4, T // 2, T - 1})
 w = run.snapshot_weights()  # (T, D, D) each
-qk, ov = (w.W_Q.mT @ w.W_K)[picks], (w.W_O @ w.W_V)[picks]
+qk, ov = w.qk()[picks], w.ov()[picks]
 
 # %% mystnb={"figure": {"caption": "Figure 7, regenerated: $W_Q^\\top W_K$ (top) and $W_O W_V$ (bottom) of the softmax self-attention through training, d = 3, C = 5, n = 100 (colour scale per panel, red positive, blue negative).", "name": "fig-extraction-weights"}}
 fig = plot_weight_products([run.history["step"][i] for i in picks], qk, ov, figure_d)

@@ -146,7 +146,7 @@ for s in settings:
 
 # %%
 def block_norms(weights, sd):
-    qk, ov = weights.W_Q.mT @ weights.W_K, weights.W_O @ weights.W_V
+    qk, ov = weights.qk(), weights.ov()
     return [float(b.norm()) for b in (qk[:sd, :sd], qk[:sd, sd:], ov[sd:, sd:], ov[sd:, :sd])]
 
 
