@@ -89,11 +89,22 @@ def _uniform(bits):
 
 @njit(inline="always")
 def _normal(s0, s1, s2, s3):
-    """One standard normal by the ziggurat, and the new state."""
+    """One standard normal by the ziggurat, and the new state. Only the fast path (~99% of draws)
+    is inlined; with the rest inlined as well, a normal took 3.5-4.0 ns against 2.2-2.9 (same bits)."""
+    bits, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
+    iz = bits & uint64(127)  # unsigned: the table lookups need no negative-index check
+    hz = np.int64(np.int32(np.uint32(bits >> uint64(32))))  # signed 32-bit value, bits disjoint from iz
+    if abs(hz) < _KN_INT[iz]:
+        return hz * _WN[iz], s0, s1, s2, s3
+    return _normal_slow(bits, s0, s1, s2, s3)
+
+
+@njit(inline="never")
+def _normal_slow(bits, s0, s1, s2, s3):
+    """The ziggurat's rejection steps from a draw `bits` that missed the fast path."""
     while True:
-        bits, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
-        iz = bits & uint64(127)  # unsigned: the table lookups need no negative-index check
-        hz = np.int64(np.int32(np.uint32(bits >> uint64(32))))  # signed 32-bit value, bits disjoint from iz
+        iz = bits & uint64(127)
+        hz = np.int64(np.int32(np.uint32(bits >> uint64(32))))
         if abs(hz) < _KN_INT[iz]:
             return hz * _WN[iz], s0, s1, s2, s3
         x = hz * _WN[iz]
@@ -109,6 +120,7 @@ def _normal(s0, s1, s2, s3):
         b1, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
         if _FN[iz] + _uniform(b1) * (_FN[iz - uint64(1)] - _FN[iz]) < np.exp(-0.5 * x * x):
             return x, s0, s1, s2, s3
+        bits, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
 
 
 @njit(inline="always")
