@@ -20,7 +20,7 @@ import torch
 
 from icl_lib.models import SelfAttention, full_attention_logits
 from icl_lib.profiles import resolve_device
-from icl_lib.tasks import sample_contexts, sample_contexts_plain, sample_tokens
+from icl_lib.tasks import candidate_counts, sample_contexts, sample_contexts_plain, sample_tokens
 from icl_lib.training import TrainConfig, _autograd_loss_and_grad, _batch, _compiled_loss_and_grad, init_weights, train
 
 BASE = TrainConfig(kind="softmax", d=5, steps=200, lr=1e-3, clip=1.0, batch_size=2048, eval_every=10_000,
@@ -110,6 +110,10 @@ def main() -> None:
                               "plain": med(plain), "ratio_single_vs_plain": med(single) / med(plain)},
         "step_parts_ms": parts,
         "sampler_contexts_per_s": {f"d{d}": {"fast": f, "plain": p, "ratio": f / p} for d, (f, p) in samplers.items()},
+        # the sampler's work in a figure that does not depend on the machine (2048 contexts, seed 0)
+        "sampler_candidates_per_context": {f"d{d}": {kind: float(candidate_counts(2048, d=d, seed=0, mirror=mirror).mean())
+                                                     for kind, mirror in (("mirrored", True), ("unmirrored", False))}
+                                           for d in (3, 5, 10)},
     }
     print(json.dumps(result, indent=2))
 

@@ -9,6 +9,14 @@ does not depend on how contexts are spread over threads. From that stream, in or
    of each class are kept and the next one of the query's class is the query. Since the
    candidates are i.i.d., each kept point is uniform within its region and independent of the
    others; the prototypes are never redrawn.
+4. Once a single class c still needs points (on average a quarter of the candidates at d = 5,
+   all spent waiting for the smallest region), each candidate is mirrored into a half or a
+   quarter of the sphere that contains c's region (`_tail_fold`, `_fold`). Mirroring in a plane
+   through the origin maps the uniform law onto itself, so a mirrored candidate is uniform on that
+   part of the sphere and, given that it falls in c's region, uniform there: the kept points keep
+   their law and the region is hit 2 or 4 times as often. Whether a candidate is mirrored depends
+   only on the candidates before it. At d = 5, C = 5, n = 100 this cuts the candidates per context
+   from 167.6 to 136.7 (`examined`; a test checks the law against the unmirrored sampler).
 
 Candidates are drawn in blocks of BLOCK and labelled by a loop over the block that the compiler
 vectorises; the block's candidates after the last one needed are unused draws of the same
@@ -133,12 +141,99 @@ def _seeded_state(seed, b):
     return s0, s1, s2, s3
 
 
+@njit(inline="always")
+def _label(z, g, m):
+    """argmax_c <g[:, m], z_c> (the first on ties): the same arithmetic as the block labelling."""
+    C, d = z.shape  # noqa: N806
+    best, label = -np.inf, 0
+    for c in range(C):
+        score = 0.0
+        for j in range(d):
+            score += z[c, j] * g[j, m]
+        if score > best:
+            best, label = score, c
+    return label
+
+
+@njit
+def _tail_fold(z, c, w):
+    """Mirrors for the region of class c: unit rows of w (2, d) such that the region lies in
+    {x : <x, w_f> >= 0} for f < the returned count (0, 1 or 2; two are orthogonal).
+
+    The region lies in every half-space <x, z_c - z_j> >= 0, so any non-negative combination of
+    the a_j = z_c - z_j is a valid normal. One suffices for a hemisphere. Two orthogonal ones
+    exist if and only if some pair has <a_i, a_j> <= 0 (all of the cone's vectors are pairwise at
+    an acute angle otherwise): then w_1 = a_i and w_2 = a_j minus its part along a_i.
+    """
+    C, d = z.shape  # noqa: N806
+    first, pair_i, pair_j = -1, -1, -1
+    for i in range(C):
+        if i == c:
+            continue
+        norm_i = 0.0
+        for t in range(d):
+            norm_i += (z[c, t] - z[i, t]) ** 2
+        if norm_i < 1e-24:  # a repeated prototype: no usable normal
+            continue
+        if first < 0:
+            first = i
+        for j in range(i + 1, C):
+            if j == c or pair_i >= 0:
+                continue
+            dot = 0.0
+            for t in range(d):
+                dot += (z[c, t] - z[i, t]) * (z[c, t] - z[j, t])
+            if dot <= 0.0:
+                pair_i, pair_j = i, j
+    if first < 0:
+        return 0
+    i = pair_i if pair_i >= 0 else first
+    norm = 0.0
+    for t in range(d):
+        w[0, t] = z[c, t] - z[i, t]
+        norm += w[0, t] * w[0, t]
+    norm = np.sqrt(norm)
+    for t in range(d):
+        w[0, t] /= norm
+    if pair_i < 0:
+        return 1
+    along, norm = 0.0, 0.0
+    for t in range(d):
+        along += (z[c, t] - z[pair_j, t]) * w[0, t]
+    for t in range(d):
+        w[1, t] = (z[c, t] - z[pair_j, t]) - along * w[0, t]
+        norm += w[1, t] * w[1, t]
+    if norm < 1e-24:
+        return 1
+    norm = np.sqrt(norm)
+    for t in range(d):
+        w[1, t] /= norm
+    return 2
+
+
+@njit(inline="always")
+def _fold(g, m, w, n_fold):
+    """Reflect candidate m (a column of g) into {x : <x, w_f> >= 0, f < n_fold}. For orthonormal
+    w_f the reflections commute and each maps the sphere's uniform law onto itself, so a uniform
+    candidate becomes uniform on that part of the sphere (2^n_fold times denser there)."""
+    d = g.shape[0]
+    for f in range(n_fold):
+        t = 0.0
+        for j in range(d):
+            t += g[j, m] * w[f, j]
+        t = 2.0 * min(t, 0.0)  # branch-free: the sign of t is a coin flip, a branch on it mispredicts
+        for j in range(d):
+            g[j, m] -= t * w[f, j]
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, labels, write_labels, block):  # noqa: PLR0913
+def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, labels, write_labels, block, fold, examined):  # noqa: PLR0913
     """One context per b: prototypes (B, C, d) float64 (drawn here when `draw_prototypes`, else
     read), y_query (B,) int64, x (B, C*k, d) grouped by class (row c*k + j: the j-th kept point of
     class c), x_query (B, d); with `write_labels`, labels (B, C*k + 1, C) gets the one-hot labels
-    of the context rows and zeros on the query row.
+    of the context rows and zeros on the query row. With `fold`, once a single class still needs
+    points, candidates are mirrored into a half or a quarter of the sphere that holds its region.
+    examined (B,) int64, unless empty, gets the number of candidates each context examined.
     """
     B, C, d = prototypes.shape  # noqa: N806
     low = (uint64(0) - uint64(C)) % uint64(C)  # 2^64 mod C: [low, 2^64) holds each residue equally often
@@ -175,10 +270,17 @@ def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, 
         best = np.empty(block)
         label = np.zeros(block, dtype=np.int64)
         kept = np.empty((C * k + 1, d))  # the context rows, then the query
+        mirrors = np.empty((2, d))
+        n_fold = 0
+        open_classes = C
+        count = 0
         while remaining > 0:
             for m in range(block):
                 for j in range(d):
                     g[j, m], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+            for m in range(block if n_fold > 0 else 0):
+                _fold(g, m, mirrors, n_fold)
+            fold_from = block  # candidates from here on are folded one at a time (the fold began in this block)
             # label = argmax_c <g, z_c>, vectorised over the block
             for m in range(block):
                 best[m] = -np.inf
@@ -194,6 +296,10 @@ def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, 
                         best[m] = score[m]
                         label[m] = c
             for m in range(block):  # keep or reject, in order
+                count += 1
+                if m >= fold_from:
+                    _fold(g, m, mirrors, n_fold)
+                    label[m] = _label(z, g, m)
                 c = label[m]
                 h = have[c]
                 if h < need[c]:
@@ -208,8 +314,18 @@ def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, 
                     remaining -= 1
                     if remaining == 0:
                         break
+                    if h + 1 == need[c]:
+                        open_classes -= 1
+                        if open_classes == 1 and fold:
+                            last = 0
+                            while have[last] == need[last]:
+                                last += 1
+                            n_fold = _tail_fold(z, last, mirrors)
+                            fold_from = m + 1 if n_fold > 0 else block
         for i in range(C * k):
             for j in range(d):
                 x[b, i, j] = kept[i, j]
         for j in range(d):
             x_query[b, j] = kept[C * k, j]
+        if examined.shape[0] > 0:
+            examined[b] = count

@@ -23,16 +23,18 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from icl_lib.validation import check_positive_int
+from icl_lib.validation import check_choice, check_positive_int
 
 # Identifies the random stream that a seed produces. Change it whenever a seed would give other
 # contexts (a new sampling algorithm): it is part of every run's cache key.
-SAMPLER_VERSION = ("4: torch arcs (d=2) and torch rejection (CUDA), float64 prototypes; compiled per-context xoshiro256** "
-                   "+ ziggurat for prototypes, query class and candidates in blocks of 16 (d>=3, CPU)")
+SAMPLER_VERSION = ("5: torch arcs (d=2) and torch rejection (CUDA), float64 prototypes; compiled per-context xoshiro256** "
+                   "+ ziggurat for prototypes, query class and candidates in blocks of 16, last region's candidates "
+                   "mirrored into a half or quarter sphere (d>=3, CPU)")
 
 __all__ = [
     "SAMPLER_VERSION",
     "Contexts", "sample_contexts", "sample_tokens", "sample_contexts_plain", "nearest_prototype", "task_checks",
+    "candidate_counts",
     "region_uniformity",
 ]
 
@@ -289,8 +291,26 @@ def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: 
     x_query = torch.empty(batch_size, d, dtype=dtype) if x_query is None else x_query
     labels_np = labels.numpy() if labels is not None else np.empty((0, 0, 0), dtype=x.numpy().dtype)
     rejection_sample(np.uint64(seed), k, prototypes is None, z.numpy(), y_query.numpy(), x.numpy(), x_query.numpy(),
-                     labels_np, labels is not None, BLOCK)
+                     labels_np, labels is not None, BLOCK, True, np.empty(0, dtype=np.int64))
     return x, x_query, z.to(dtype), y_query
+
+
+def candidate_counts(batch_size: int, *, n: int = 100, d: int = 5, C: int = 5, seed: int, mirror: bool = True) -> np.ndarray:  # noqa: N803
+    """Candidates each context of the compiled sampler (d >= 3) examined, (batch_size,) int64:
+    the sampler's cost in a figure that does not depend on the machine. `mirror=False` turns off
+    the mirroring of the last open region's candidates (same prototypes and query classes).
+    """
+    from icl_lib._compiled_sampler import BLOCK, rejection_sample
+
+    _check_task_arguments(batch_size, n, d, C)
+    if d < 3:
+        raise ValueError(f"d={d}: candidate counts exist for the rejection sampler only (d >= 3)")
+    k = n // C
+    examined = np.empty(batch_size, dtype=np.int64)
+    rejection_sample(np.uint64(seed), k, True, np.empty((batch_size, C, d)), np.empty(batch_size, dtype=np.int64),
+                     np.empty((batch_size, C * k, d)), np.empty((batch_size, d)), np.empty((0, 0, 0)), False, BLOCK,
+                     mirror, examined)
+    return examined
 
 
 def sample_contexts_plain(
@@ -358,17 +378,19 @@ def task_checks(ctx: Contexts) -> dict[str, float]:
     }
 
 
-def region_uniformity(d: int, *, C: int = 5, n: int = 100, n_points: int = 20_000, seed: int = 0, query: bool = False):  # noqa: N803
+def region_uniformity(d: int, *, C: int = 5, n: int = 100, n_points: int = 20_000, seed: int = 0, query: bool = False,  # noqa: N803
+                      region: str = "largest"):
     """Two-sample KS test: are the points of one class region uniform within it?
 
-    One set of prototypes is fixed (seeded). Ours: the points of class c* (the largest region)
-    from `sample_contexts` conditioned on those prototypes (or its queries of class c*, with
-    `query=True`). Reference: i.i.d. uniform points on the sphere kept when their nearest
-    prototype is c*, drawn by an independent numpy stream. The statistic is <x, z_{c*}>.
-    Returns (ours, reference, p_value).
+    One set of prototypes is fixed (seeded). Ours: the points of class c* (the largest region, or
+    with region="smallest" the smallest, where the sampler's mirroring acts) from `sample_contexts`
+    conditioned on those prototypes (or its queries of class c*, with `query=True`). Reference:
+    i.i.d. uniform points on the sphere kept when their nearest prototype is c*, drawn by an
+    independent numpy stream. The statistic is <x, z_{c*}>. Returns (ours, reference, p_value).
     """
     from scipy.stats import ks_2samp
 
+    check_choice("region", region, ("largest", "smallest"))
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((C, d))
     z /= np.linalg.norm(z, axis=-1, keepdims=True)
@@ -379,7 +401,8 @@ def region_uniformity(d: int, *, C: int = 5, n: int = 100, n_points: int = 20_00
         v /= np.linalg.norm(v, axis=-1, keepdims=True)
         label = (v @ z.T).argmax(-1)
         if target is None:
-            target = int(np.bincount(label, minlength=C).argmax())
+            sizes = np.bincount(label, minlength=C)
+            target = int(sizes.argmax() if region == "largest" else sizes.argmin())
         kept = v[label == target]
         reference.append(kept)
         count += len(kept)
