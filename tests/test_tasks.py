@@ -254,8 +254,8 @@ def test_candidate_counts_are_the_compiled_samplers():
 
 
 def test_mirroring_cuts_the_candidates_of_the_paper_task():
-    """d = 5, C = 5, n = 100 with random prototypes: fewer candidates per context (measured
-    167.6 without mirrors, 136.7 with), with the same prototypes and query classes."""
+    """d = 5, C = 5, n = 100 with random prototypes: fewer candidates per context (here 167.6
+    without mirrors, 136.7 with), with the same prototypes and query classes."""
     mirrored, plain = _compiled(1, 2048, 5, 5, 20), _compiled(1, 2048, 5, 5, 20, fold=False)
     assert np.array_equal(mirrored[0], plain[0]) and np.array_equal(mirrored[1], plain[1])
     assert 0.75 < mirrored[4].mean() / plain[4].mean() < 0.88
