@@ -270,7 +270,6 @@ def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, 
         score = np.empty(block)
         best = np.empty(block)
         label = np.zeros(block, dtype=np.int64)
-        kept = np.empty((C * k + 1, d))  # the context rows, then the query
         mirrors = np.empty((2, d))
         n_fold = 0
         open_classes = C
@@ -308,9 +307,12 @@ def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, 
                     for j in range(d):
                         norm += g[j, m] * g[j, m]
                     inv = 1.0 / np.sqrt(norm)
-                    row = c * k + h if h < k else C * k
-                    for j in range(d):
-                        kept[row, j] = g[j, m] * inv
+                    if h < k:  # written straight into the output (a strided view of the tokens, say)
+                        for j in range(d):
+                            x[b, c * k + h, j] = g[j, m] * inv
+                    else:
+                        for j in range(d):
+                            x_query[b, j] = g[j, m] * inv
                     have[c] = h + 1
                     remaining -= 1
                     if remaining == 0:
@@ -323,10 +325,5 @@ def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, 
                                 last += 1
                             n_fold = _tail_fold(z, last, mirrors)
                             fold_from = m + 1 if n_fold > 0 else block
-        for i in range(C * k):
-            for j in range(d):
-                x[b, i, j] = kept[i, j]
-        for j in range(d):
-            x_query[b, j] = kept[C * k, j]
         if examined.shape[0] > 0:
             examined[b] = count
