@@ -16,7 +16,7 @@ does not depend on how contexts are spread over threads. From that stream, in or
    part of the sphere and, given that it falls in c's region, uniform there: the kept points keep
    their law and the region is hit 2 or 4 times as often. Whether a candidate is mirrored depends
    only on the candidates before it. At C = 5, n = 100 this cuts the candidates per context from
-   216 to 159 (d = 3), 165 to 136 (d = 5) and 144 to 128 (d = 10) (2048 contexts, seed 0; see
+   211 to 157 (d = 3), 166 to 136 (d = 5) and 145 to 129 (d = 10) (2048 contexts, seed 0; see
    `icl_lib.tasks.candidate_counts`; tests check the law against the unmirrored sampler).
 
 Candidates are drawn in blocks of BLOCK and labelled by loops over the block (blocks of 16 to

@@ -270,13 +270,16 @@ def _sample_by_rejection(prototypes: torch.Tensor, k: int, y_query: torch.Tensor
 
 def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: torch.Generator, dtype: torch.dtype,  # noqa: N803, PLR0913
                                   prototypes: torch.Tensor | None = None, *, x: torch.Tensor | None = None,
-                                  x_query: torch.Tensor | None = None, labels: torch.Tensor | None = None):
+                                  x_query: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                                  mirror: bool = True, examined: np.ndarray | None = None):
     """d >= 3 on the CPU: the same rule as `_sample_by_rejection`, one compiled loop per context.
 
     Each context's prototypes (unless given), query class and candidates come from its own stream
     (see `icl_lib._compiled_sampler`). Candidates are drawn and labelled in float64; the kept points
     are written in `dtype`, into `x` (B, C*k, d) and `x_query` (B, d) when given (views of a token
-    matrix, say), and the one-hot labels into `labels` (B, C*k+1, C) when given.
+    matrix, say), and the one-hot labels into `labels` (B, C*k+1, C) when given. `examined` (B,)
+    int64, when given, gets each context's number of candidates; `mirror=False` turns the
+    mirroring of the last open region off (see `icl_lib._compiled_sampler`).
     Returns x, x_query, prototypes (B, C, d) in `dtype`, y_query (B,).
     """
     from icl_lib._compiled_sampler import BLOCK, rejection_sample
@@ -291,25 +294,22 @@ def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: 
     x_query = torch.empty(batch_size, d, dtype=dtype) if x_query is None else x_query
     labels_np = labels.numpy() if labels is not None else np.empty((0, 0, 0), dtype=x.numpy().dtype)
     rejection_sample(np.uint64(seed), k, prototypes is None, z.numpy(), y_query.numpy(), x.numpy(), x_query.numpy(),
-                     labels_np, labels is not None, BLOCK, True, np.empty(0, dtype=np.int64))
+                     labels_np, labels is not None, BLOCK, mirror, np.empty(0, dtype=np.int64) if examined is None else examined)
     return x, x_query, z.to(dtype), y_query
 
 
 def candidate_counts(batch_size: int, *, n: int = 100, d: int = 5, C: int = 5, seed: int, mirror: bool = True) -> np.ndarray:  # noqa: N803
-    """Candidates each context of the compiled sampler (d >= 3) examined, (batch_size,) int64:
-    the sampler's cost in a figure that does not depend on the machine. `mirror=False` turns off
-    the mirroring of the last open region's candidates (same prototypes and query classes).
+    """Candidates examined for each context of `sample_contexts(batch_size, n=n, d=d, C=C, seed=seed)`
+    on the CPU (d >= 3), (batch_size,) int64: the sampler's cost in a figure that does not depend
+    on the machine. `mirror=False`: the same prototypes and query classes without the mirroring
+    of the last open region's candidates.
     """
-    from icl_lib._compiled_sampler import BLOCK, rejection_sample
-
     _check_task_arguments(batch_size, n, d, C)
     if d < 3:
         raise ValueError(f"d={d}: candidate counts exist for the rejection sampler only (d >= 3)")
-    k = n // C
     examined = np.empty(batch_size, dtype=np.int64)
-    rejection_sample(np.uint64(seed), k, True, np.empty((batch_size, C, d)), np.empty(batch_size, dtype=np.int64),
-                     np.empty((batch_size, C * k, d)), np.empty((batch_size, d)), np.empty((0, 0, 0)), False, BLOCK,
-                     mirror, examined)
+    _sample_by_rejection_compiled(batch_size, n // C, C, d, _make_generator(seed, None, torch.device("cpu")), torch.float64,
+                                  mirror=mirror, examined=examined)
     return examined
 
 

@@ -244,11 +244,16 @@ def test_mirrored_candidates_keep_the_law_of_the_smallest_region():
     assert examined_mirrored.mean() < 0.75 * examined_plain.mean()
 
 
-def test_candidate_counts_are_the_compiled_samplers():
-    from icl_lib.tasks import candidate_counts
+def test_candidate_counts_are_those_of_sample_contexts():
+    """candidate_counts(seed=s) counts the candidates of the contexts sample_contexts(seed=s) returns."""
+    from icl_lib.tasks import _make_generator, candidate_counts
 
-    assert np.array_equal(candidate_counts(256, n=20, d=4, C=5, seed=3), _compiled(3, 256, 5, 4, 4)[4])
-    assert np.array_equal(candidate_counts(256, n=20, d=4, C=5, seed=3, mirror=False), _compiled(3, 256, 5, 4, 4, fold=False)[4])
+    kernel_seed = int(torch.randint(0, 2**62, (1,), generator=_make_generator(3, None, torch.device("cpu"))))
+    for mirror in (True, False):
+        *_, examined = _compiled(kernel_seed, 256, 5, 4, 4, fold=mirror)
+        assert np.array_equal(candidate_counts(256, n=20, d=4, C=5, seed=3, mirror=mirror), examined)
+    ctx = sample_contexts(256, n=20, d=4, C=5, seed=3, dtype=torch.float64)
+    assert np.array_equal(ctx.x.numpy(), _compiled(kernel_seed, 256, 5, 4, 4)[2])
     with pytest.raises(ValueError, match="d=2"):
         candidate_counts(8, d=2, seed=0)
 
