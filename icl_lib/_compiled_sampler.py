@@ -9,9 +9,10 @@ does not depend on how contexts are spread over threads. From that stream, in or
    of each class are kept and the next one of the query's class is the query. Since the
    candidates are i.i.d., each kept point is uniform within its region and independent of the
    others; the prototypes are never redrawn.
-4. Once a single class c still needs points (on average a quarter of the candidates at d = 5,
-   all spent waiting for the smallest region), each candidate is mirrored into a half or a
-   quarter of the sphere that contains c's region (`_tail_fold`, `_fold`). Mirroring in a plane
+4. Once a single class c still needs points (a quarter of the candidates at d = 5 in a
+   simulation, mostly rejected while waiting for the smallest region), each candidate is
+   mirrored into a half or a quarter of the sphere that contains c's region (`_tail_fold`,
+   `_fold`). Mirroring in a plane
    through the origin maps the uniform law onto itself, so a mirrored candidate is uniform on that
    part of the sphere and, given that it falls in c's region, uniform there: the kept points keep
    their law and the region is hit 2 or 4 times as often. Whether a candidate is mirrored depends

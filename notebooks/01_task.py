@@ -132,7 +132,7 @@ for d in dims:
 #
 # For $d \ge 3$ the sampler draws uniform candidates on the sphere and keeps the first $n/C$ of
 # each class (and one more of the query's class). The class that fills last is usually the one
-# with the smallest region, and waiting for it took a quarter of all candidates at $d = 5$. So
+# with the smallest region, and the candidates drawn while waiting for it are mostly rejected. So
 # once a single class $c$ still needs points, each candidate is first mirrored, in one or two
 # planes through the origin, into the half or quarter of the sphere that holds $c$'s region
 # (the planes come from the normals $\mathbf{z}_c - \mathbf{z}_j$ of the region's walls).
@@ -147,9 +147,9 @@ smallest = {d: region_uniformity(d, C=C, n=n, n_points=prof.n_uniformity // 4, s
 candidates = {d: (candidate_counts(prof.n_task_checks, n=n, d=d, C=C, seed=seed, mirror=False).mean(),
                   candidate_counts(prof.n_task_checks, n=n, d=d, C=C, seed=seed).mean()) for d in dims if d >= 3}
 for d in dims:
-    print(f"d={d:>2}: KS p-value in the smallest region {smallest[d][2]:.2f}"
-          + (f"; candidates per context {candidates[d][0]:.1f} without mirrors, {candidates[d][1]:.1f} with" if d in candidates
-             else " (d = 2 draws angles on each arc: no candidates)"))
+    print(f"d={d:>2}: KS p-value in the smallest region {smallest[d][2]:.2f}; "
+          + (f"candidates per context {candidates[d][0]:.1f} -> {candidates[d][1]:.1f} with mirrors" if d in candidates
+             else "arcs, no candidates"))
 
 # %%
 for d in dims:
