@@ -12,19 +12,19 @@ does not depend on how contexts are spread over threads. From that stream, in or
 4. Once a single class c still needs points (a quarter of the candidates at d = 5 in a
    simulation, mostly rejected while waiting for the smallest region), each candidate is
    mirrored into a half or a quarter of the sphere that contains c's region (`_tail_fold`,
-   `_fold`). Mirroring in a plane
-   through the origin maps the uniform law onto itself, so a mirrored candidate is uniform on that
-   part of the sphere and, given that it falls in c's region, uniform there: the kept points keep
-   their law and the region is hit 2 or 4 times as often. Whether a candidate is mirrored depends
-   only on the candidates before it. At C = 5, n = 100 this cuts the candidates per context from
-   211 to 157 (d = 3), 166 to 136 (d = 5) and 145 to 129 (d = 10) (2048 contexts, seed 0; see
-   `icl_lib.tasks.candidate_counts`; tests check the law against the unmirrored sampler).
+   `_fold`). Mirroring in a plane through the origin maps the uniform law onto itself, so a
+   mirrored candidate is uniform on that part of the sphere and, given that it falls in c's
+   region, uniform there: the kept points keep their law and the region is hit 2 or 4 times as
+   often. Whether a candidate is mirrored depends only on the candidates before it. At C = 5,
+   n = 100 this cuts the candidates per context from 211 to 157 (d = 3), 166 to 136 (d = 5) and
+   145 to 129 (d = 10) (2048 contexts, seed 0; see `icl_lib.tasks.candidate_counts`; tests check
+   the law against the unmirrored sampler).
 
 Candidates are drawn in blocks of BLOCK and labelled by loops over the block (blocks of 16 to
 64 measured the same); the block's candidates after the last one needed are unused draws of
-the same stream, so the result is the same as drawing one at a time. Normals come from Marsaglia and
-Tsang's ziggurat (128 layers); the layer index and the value come from disjoint bits of one
-64-bit draw (the original shares them, which correlates the two).
+the same stream, so the result is the same as drawing one at a time. Normals come from
+Marsaglia and Tsang's ziggurat (128 layers); the layer index and the value come from disjoint
+bits of one 64-bit draw (the original shares them, which correlates the two).
 The sampler can write straight into a token matrix: x, x_query and the label block are views
 of any layout (the training step reads tokens stored feature-major).
 """
