@@ -144,9 +144,9 @@ def _seeded_state(seed, b):
 
 
 @njit(inline="always")
-def _label(z, g, m):
+def _label(z, g, m, d):
     """argmax_c <g[:, m], z_c> (the first on ties): the same arithmetic as the block labelling."""
-    C, d = z.shape  # noqa: N806
+    C = z.shape[0]  # noqa: N806
     best, label = -np.inf, 0
     for c in range(C):
         score = 0.0
@@ -214,11 +214,10 @@ def _tail_fold(z, c, w):
 
 
 @njit(inline="always")
-def _fold(g, m, w, n_fold):
+def _fold(g, m, w, n_fold, d):
     """Reflect candidate m (a column of g) into {x : <x, w_f> >= 0, f < n_fold}. For orthonormal
     w_f the reflections commute and each maps the sphere's uniform law onto itself, so a uniform
     candidate becomes uniform on that part of the sphere (2^n_fold times denser there)."""
-    d = g.shape[0]
     for f in range(n_fold):
         t = 0.0
         for j in range(d):
@@ -228,103 +227,122 @@ def _fold(g, m, w, n_fold):
             g[j, m] -= t * w[f, j]
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, labels, write_labels, block, fold, examined):  # noqa: PLR0913
-    """One context per b: prototypes (B, C, d) float64 (drawn here when `draw_prototypes`, else
-    read), y_query (B,) int64, x (B, C*k, d) grouped by class (row c*k + j: the j-th kept point of
-    class c), x_query (B, d); with `write_labels`, labels (B, C*k + 1, C) gets the one-hot labels
-    of the context rows and zeros on the query row. With `fold`, once a single class still needs
-    points, candidates are mirrored into a half or a quarter of the sphere that holds its region.
-    examined (B,) int64, unless empty, gets the number of candidates each context examined.
-    """
-    B, C, d = prototypes.shape  # noqa: N806
-    low = (uint64(0) - uint64(C)) % uint64(C)  # 2^64 mod C: [low, 2^64) holds each residue equally often
-    for b in prange(B):
-        s0, s1, s2, s3 = _seeded_state(seed, b)
-        z = prototypes[b]
-        if draw_prototypes:
-            for c in range(C):
-                norm = 0.0
-                for j in range(d):
-                    z[c, j], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
-                    norm += z[c, j] * z[c, j]
-                norm = np.sqrt(norm)
-                for j in range(d):
-                    z[c, j] /= norm
-        while True:  # uniform on 0..C-1: reject the partial range [0, low)
-            bits, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
-            if bits >= low:
-                break
-        yq = np.int64(bits % uint64(C))
-        y_query[b] = yq
-        if write_labels:  # class by class: contiguous writes into feature-major tokens
-            for c in range(C):
-                for i in range(C * k + 1):
-                    labels[b, i, c] = 0.0
-                for i in range(c * k, (c + 1) * k):
-                    labels[b, i, c] = 1.0
-        need = np.full(C, k, dtype=np.int64)
-        need[yq] += 1
-        have = np.zeros(C, dtype=np.int64)
-        remaining = C * k + 1
-        g = np.empty((d, block))
-        score = np.empty(block)
-        best = np.empty(block)
-        label = np.zeros(block, dtype=np.int64)
-        mirrors = np.empty((2, d))
-        n_fold = 0
-        open_classes = C
-        count = 0
-        while remaining > 0:
-            for m in range(block):
-                for j in range(d):
-                    g[j, m], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
-            for m in range(block if n_fold > 0 else 0):
-                _fold(g, m, mirrors, n_fold)
-            fold_from = block  # candidates from here on are folded one at a time (the fold began in this block)
-            # label = argmax_c <g, z_c>, over the block
-            for m in range(block):
-                best[m] = -np.inf
-            for c in range(C):
-                for m in range(block):
-                    score[m] = 0.0
-                for j in range(d):
-                    zcj = z[c, j]
-                    for m in range(block):
-                        score[m] += zcj * g[j, m]
-                for m in range(block):
-                    if score[m] > best[m]:
-                        best[m] = score[m]
-                        label[m] = c
-            for m in range(block):  # keep or reject, in order
-                count += 1
-                if m >= fold_from:
-                    _fold(g, m, mirrors, n_fold)
-                    label[m] = _label(z, g, m)
-                c = label[m]
-                h = have[c]
-                if h < need[c]:
+_KERNELS: dict[int, object] = {}
+
+
+def sampler_kernel(dim: int):
+    """The sampler compiled for contexts in dimension `dim`. With the dimension a compile-time
+    constant the loops over coordinates unroll: 6-8% faster at d = 5, 10-13% at d = 3, 0-4% at
+    d = 10 than one kernel for every d (same contexts bit for bit). Each d compiles once (about
+    8 s) into numba's on-disk cache."""
+    if dim not in _KERNELS:
+        _KERNELS[dim] = _compile_for(dim)
+    return _KERNELS[dim]
+
+
+def _compile_for(dim: int):
+    @njit(parallel=True, cache=True, nogil=True)
+    def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, labels, write_labels, block, fold, examined):  # noqa: PLR0913
+        """One context per b: prototypes (B, C, d) float64 (drawn here when `draw_prototypes`, else
+        read), y_query (B,) int64, x (B, C*k, d) grouped by class (row c*k + j: the j-th kept point of
+        class c), x_query (B, d); with `write_labels`, labels (B, C*k + 1, C) gets the one-hot labels
+        of the context rows and zeros on the query row. With `fold`, once a single class still needs
+        points, candidates are mirrored into a half or a quarter of the sphere that holds its region.
+        examined (B,) int64, unless empty, gets the number of candidates each context examined.
+        """
+        B, C, _ = prototypes.shape  # noqa: N806
+        d = dim  # a compile-time constant
+        if prototypes.shape[2] != d or x.shape[2] != d or x_query.shape[1] != d:
+            raise ValueError("the arrays' dimension is not the one this kernel was compiled for")
+        low = (uint64(0) - uint64(C)) % uint64(C)  # 2^64 mod C: [low, 2^64) holds each residue equally often
+        for b in prange(B):
+            s0, s1, s2, s3 = _seeded_state(seed, b)
+            z = prototypes[b]
+            if draw_prototypes:
+                for c in range(C):
                     norm = 0.0
                     for j in range(d):
-                        norm += g[j, m] * g[j, m]
-                    inv = 1.0 / np.sqrt(norm)
-                    if h < k:  # written straight into the output (a strided view of the tokens, say)
+                        z[c, j], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+                        norm += z[c, j] * z[c, j]
+                    norm = np.sqrt(norm)
+                    for j in range(d):
+                        z[c, j] /= norm
+            while True:  # uniform on 0..C-1: reject the partial range [0, low)
+                bits, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
+                if bits >= low:
+                    break
+            yq = np.int64(bits % uint64(C))
+            y_query[b] = yq
+            if write_labels:  # class by class: contiguous writes into feature-major tokens
+                for c in range(C):
+                    for i in range(C * k + 1):
+                        labels[b, i, c] = 0.0
+                    for i in range(c * k, (c + 1) * k):
+                        labels[b, i, c] = 1.0
+            need = np.full(C, k, dtype=np.int64)
+            need[yq] += 1
+            have = np.zeros(C, dtype=np.int64)
+            remaining = C * k + 1
+            g = np.empty((d, block))
+            score = np.empty(block)
+            best = np.empty(block)
+            label = np.zeros(block, dtype=np.int64)
+            mirrors = np.empty((2, d))
+            n_fold = 0
+            open_classes = C
+            count = 0
+            while remaining > 0:
+                for m in range(block):
+                    for j in range(d):
+                        g[j, m], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+                for m in range(block if n_fold > 0 else 0):
+                    _fold(g, m, mirrors, n_fold, d)
+                fold_from = block  # candidates from here on are folded one at a time (the fold began in this block)
+                # label = argmax_c <g, z_c>, over the block
+                for m in range(block):
+                    best[m] = -np.inf
+                for c in range(C):
+                    for m in range(block):
+                        score[m] = 0.0
+                    for j in range(d):
+                        zcj = z[c, j]
+                        for m in range(block):
+                            score[m] += zcj * g[j, m]
+                    for m in range(block):
+                        if score[m] > best[m]:
+                            best[m] = score[m]
+                            label[m] = c
+                for m in range(block):  # keep or reject, in order
+                    count += 1
+                    if m >= fold_from:
+                        _fold(g, m, mirrors, n_fold, d)
+                        label[m] = _label(z, g, m, d)
+                    c = label[m]
+                    h = have[c]
+                    if h < need[c]:
+                        norm = 0.0
                         for j in range(d):
-                            x[b, c * k + h, j] = g[j, m] * inv
-                    else:
-                        for j in range(d):
-                            x_query[b, j] = g[j, m] * inv
-                    have[c] = h + 1
-                    remaining -= 1
-                    if remaining == 0:
-                        break
-                    if h + 1 == need[c]:
-                        open_classes -= 1
-                        if open_classes == 1 and fold:
-                            last = 0
-                            while have[last] == need[last]:
-                                last += 1
-                            n_fold = _tail_fold(z, last, mirrors)
-                            fold_from = m + 1 if n_fold > 0 else block
-        if examined.shape[0] > 0:
-            examined[b] = count
+                            norm += g[j, m] * g[j, m]
+                        inv = 1.0 / np.sqrt(norm)
+                        if h < k:  # written straight into the output (a strided view of the tokens, say)
+                            for j in range(d):
+                                x[b, c * k + h, j] = g[j, m] * inv
+                        else:
+                            for j in range(d):
+                                x_query[b, j] = g[j, m] * inv
+                        have[c] = h + 1
+                        remaining -= 1
+                        if remaining == 0:
+                            break
+                        if h + 1 == need[c]:
+                            open_classes -= 1
+                            if open_classes == 1 and fold:
+                                last = 0
+                                while have[last] == need[last]:
+                                    last += 1
+                                n_fold = _tail_fold(z, last, mirrors)
+                                fold_from = m + 1 if n_fold > 0 else block
+            if examined.shape[0] > 0:
+                examined[b] = count
+
+    return rejection_sample

@@ -282,7 +282,7 @@ def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: 
     mirroring of the last open region off (see `icl_lib._compiled_sampler`).
     Returns x, x_query, prototypes (B, C, d) in `dtype`, y_query (B,).
     """
-    from icl_lib._compiled_sampler import BLOCK, rejection_sample
+    from icl_lib._compiled_sampler import BLOCK, sampler_kernel
 
     seed = int(torch.randint(0, 2**62, (1,), generator=gen))  # the context streams derive from it
     if prototypes is None:
@@ -293,8 +293,8 @@ def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: 
     x = torch.empty(batch_size, C * k, d, dtype=dtype) if x is None else x
     x_query = torch.empty(batch_size, d, dtype=dtype) if x_query is None else x_query
     labels_np = labels.numpy() if labels is not None else np.empty((0, 0, 0), dtype=x.numpy().dtype)
-    rejection_sample(np.uint64(seed), k, prototypes is None, z.numpy(), y_query.numpy(), x.numpy(), x_query.numpy(),
-                     labels_np, labels is not None, BLOCK, mirror, np.empty(0, dtype=np.int64) if examined is None else examined)
+    sampler_kernel(d)(np.uint64(seed), k, prototypes is None, z.numpy(), y_query.numpy(), x.numpy(), x_query.numpy(),
+                      labels_np, labels is not None, BLOCK, mirror, np.empty(0, dtype=np.int64) if examined is None else examined)
     return x, x_query, z.to(dtype), y_query
 
 

@@ -7,7 +7,15 @@ import pytest
 import torch
 from scipy.stats import chisquare, ks_2samp
 
-from icl_lib.tasks import nearest_prototype, region_uniformity, sample_contexts, sample_contexts_plain, task_checks
+from icl_lib.tasks import (
+    SAMPLER_VERSION,
+    candidate_counts,
+    nearest_prototype,
+    region_uniformity,
+    sample_contexts,
+    sample_contexts_plain,
+    task_checks,
+)
 
 DIMS = [2, 3, 5, 10]
 
@@ -154,14 +162,37 @@ def test_sample_tokens_equals_contexts_tokens(d, dtype):
 def _compiled(seed, B, C, d, k, *, block=16, fold=True, prototypes=None):  # noqa: N803
     """The compiled sampler called directly: prototypes, y_query, x, x_query and the number of
     candidates each context examined."""
-    from icl_lib._compiled_sampler import rejection_sample
+    from icl_lib._compiled_sampler import sampler_kernel
 
     z = np.empty((B, C, d)) if prototypes is None else np.ascontiguousarray(np.broadcast_to(prototypes, (B, C, d)))
     y_query, examined = np.empty(B, dtype=np.int64), np.empty(B, dtype=np.int64)
     x, x_query = np.empty((B, C * k, d)), np.empty((B, d))
-    rejection_sample(np.uint64(seed), k, prototypes is None, z, y_query, x, x_query, np.empty((0, 0, 0)), False, block, fold,
-                     examined)
+    sampler_kernel(d)(np.uint64(seed), k, prototypes is None, z, y_query, x, x_query, np.empty((0, 0, 0)), False, block,
+                      fold, examined)
     return z, y_query, x, x_query, examined
+
+
+def test_the_stream_of_sampler_version_5_is_unchanged():
+    """Values drawn with sampler version 5 before the kernel was compiled once per d. A change
+    that moves them changes every run: it must come with a new SAMPLER_VERSION (and new values)."""
+    assert SAMPLER_VERSION.startswith("5:")
+    ctx = sample_contexts(16, d=5, seed=123, dtype=torch.float64)
+    assert ctx.y_query.tolist() == [0, 1, 2, 1, 4, 4, 2, 4, 2, 0, 3, 2, 3, 0, 4, 1]
+    np.testing.assert_allclose(ctx.x[0, 0].numpy(), [-0.26538517698470543, -0.008296756399979344, 0.3656268494414564,
+                                                     -0.10024496767956992, 0.886436588308759], rtol=1e-14)
+    np.testing.assert_allclose(ctx.x_query[-1].numpy(), [0.5817520893551074, -0.4951769310811493, -0.3794064715178153,
+                                                         0.4536995201384873, -0.2580150930711796], rtol=1e-14)
+    assert candidate_counts(16, d=5, seed=123).tolist() == [117, 149, 118, 127, 155, 117, 122, 137, 127, 143, 125, 158,
+                                                            166, 149, 152, 115]
+
+
+def test_a_sampler_kernel_refuses_arrays_of_another_dimension():
+    from icl_lib._compiled_sampler import sampler_kernel
+
+    z, y_query = np.empty((4, 5, 3)), np.empty(4, dtype=np.int64)
+    with pytest.raises(ValueError, match="dimension"):
+        sampler_kernel(4)(np.uint64(0), 2, True, z, y_query, np.empty((4, 10, 3)), np.empty((4, 3)), np.empty((0, 0, 0)),
+                          False, 16, True, np.empty(0, dtype=np.int64))
 
 
 def test_compiled_sampler_result_does_not_depend_on_the_block_size():
@@ -246,7 +277,7 @@ def test_mirrored_candidates_keep_the_law_of_the_smallest_region():
 
 def test_candidate_counts_are_those_of_sample_contexts():
     """candidate_counts(seed=s) counts the candidates of the contexts sample_contexts(seed=s) returns."""
-    from icl_lib.tasks import _make_generator, candidate_counts
+    from icl_lib.tasks import _make_generator
 
     kernel_seed = int(torch.randint(0, 2**62, (1,), generator=_make_generator(3, None, torch.device("cpu"))))
     for mirror in (True, False):
