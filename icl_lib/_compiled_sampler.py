@@ -26,7 +26,8 @@ the same stream, so the result is the same as drawing one at a time. Normals com
 Marsaglia and Tsang's ziggurat (128 layers); the layer index and the value come from disjoint
 bits of one 64-bit draw (the original shares them, which correlates the two).
 The sampler can write straight into a token matrix: x, x_query and the label block are views
-of any layout (the training step reads tokens stored feature-major).
+of any layout (the training step reads tokens stored feature-major). `sampler_kernel(d)` compiles
+the loop for one d, so that its loops over coordinates unroll.
 """
 
 from __future__ import annotations
@@ -232,9 +233,9 @@ _KERNELS: dict[int, object] = {}
 
 def sampler_kernel(dim: int):
     """The sampler compiled for contexts in dimension `dim`. With the dimension a compile-time
-    constant the loops over coordinates unroll: 6-8% faster at d = 5, 10-13% at d = 3, 0-4% at
-    d = 10 than one kernel for every d (same contexts bit for bit). Each d compiles once (about
-    8 s) into numba's on-disk cache."""
+    constant the loops over coordinates unroll: 5-9% faster at d = 5, 11-13% at d = 3 and within
+    the noise at d = 10 than one kernel for every d (same contexts bit for bit). Each d compiles
+    once (7-9 s) into numba's on-disk cache."""
     if dim not in _KERNELS:
         _KERNELS[dim] = _compile_for(dim)
     return _KERNELS[dim]
