@@ -32,6 +32,8 @@ the loop for one d, so that its loops over coordinates unroll.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit, prange, uint64
 
@@ -228,20 +230,13 @@ def _fold(g, m, w, n_fold, d):
             g[j, m] -= t * w[f, j]
 
 
-_KERNELS: dict[int, object] = {}
-
-
+@functools.cache
 def sampler_kernel(dim: int):
     """The sampler compiled for contexts in dimension `dim`. With the dimension a compile-time
     constant the loops over coordinates unroll: 5-9% faster at d = 5, 11-13% at d = 3 and within
     the noise at d = 10 than one kernel for every d (same contexts bit for bit). Each d compiles
     once (7-9 s) into numba's on-disk cache."""
-    if dim not in _KERNELS:
-        _KERNELS[dim] = _compile_for(dim)
-    return _KERNELS[dim]
 
-
-def _compile_for(dim: int):
     @njit(parallel=True, cache=True, nogil=True)
     def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, labels, write_labels, block, fold, examined):  # noqa: PLR0913
         """One context per b: prototypes (B, C, d) float64 (drawn here when `draw_prototypes`, else
