@@ -251,94 +251,108 @@ def sampler_kernel(dim: int):
         if prototypes.shape[2] != d or x.shape[2] != d or x_query.shape[1] != d:
             raise ValueError("the arrays' dimension is not the one this kernel was compiled for")
         low = (uint64(0) - uint64(C)) % uint64(C)  # 2^64 mod C: [low, 2^64) holds each residue equally often
-        for b in prange(B):
-            s0, s1, s2, s3 = _seeded_state(seed, b)
-            z = prototypes[b]
-            if draw_prototypes:
-                for c in range(C):
-                    norm = 0.0
-                    for j in range(d):
-                        z[c, j], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
-                        norm += z[c, j] * z[c, j]
-                    norm = np.sqrt(norm)
-                    for j in range(d):
-                        z[c, j] /= norm
-            while True:  # uniform on 0..C-1: reject the partial range [0, low)
-                bits, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
-                if bits >= low:
-                    break
-            yq = np.int64(bits % uint64(C))
-            y_query[b] = yq
-            if write_labels:  # class by class: contiguous writes into feature-major tokens
-                for c in range(C):
-                    for i in range(C * k + 1):
-                        labels[b, i, c] = 0.0
-                    for i in range(c * k, (c + 1) * k):
-                        labels[b, i, c] = 1.0
-            need = np.full(C, k, dtype=np.int64)
-            need[yq] += 1
-            have = np.zeros(C, dtype=np.int64)
-            remaining = C * k + 1
-            g = np.empty((d, block))
+        # Contexts in P fixed chunks, each with its working arrays allocated once (an allocation per
+        # context cost 3% of the time); the result does not depend on the chunks (a stream per context).
+        P = min(B, 64)  # noqa: N806
+        for p in prange(P):
+            need = np.empty(C, dtype=np.int64)
+            have = np.empty(C, dtype=np.int64)
+            g = np.empty((d, block))  # the block's candidates, coordinate-major
             score = np.empty(block)
             best = np.empty(block)
             label = np.zeros(block, dtype=np.int64)
             mirrors = np.empty((2, d))
-            n_fold = 0
-            open_classes = C
-            count = 0
-            while remaining > 0:
-                for m in range(block):
-                    for j in range(d):
-                        g[j, m], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
-                for m in range(block if n_fold > 0 else 0):
-                    _fold(g, m, mirrors, n_fold, d)
-                fold_from = block  # candidates from here on are folded one at a time (the fold began in this block)
-                # label = argmax_c <g, z_c>, over the block
-                for m in range(block):
-                    best[m] = -np.inf
-                for c in range(C):
-                    for m in range(block):
-                        score[m] = 0.0
-                    for j in range(d):
-                        zcj = z[c, j]
-                        for m in range(block):
-                            score[m] += zcj * g[j, m]
-                    for m in range(block):
-                        if score[m] > best[m]:
-                            best[m] = score[m]
-                            label[m] = c
-                for m in range(block):  # keep or reject, in order
-                    count += 1
-                    if m >= fold_from:
-                        _fold(g, m, mirrors, n_fold, d)
-                        label[m] = _label(z, g, m, d)
-                    c = label[m]
-                    h = have[c]
-                    if h < need[c]:
+            kept = np.empty((d, C * k + 1))  # the kept candidates, as drawn: column c*k + j, the query last
+            inv = np.empty(C * k + 1)
+            for b in range(p * B // P, (p + 1) * B // P):
+                s0, s1, s2, s3 = _seeded_state(seed, b)
+                z = prototypes[b]
+                if draw_prototypes:
+                    for c in range(C):
                         norm = 0.0
                         for j in range(d):
-                            norm += g[j, m] * g[j, m]
-                        inv = 1.0 / np.sqrt(norm)
-                        if h < k:  # written straight into the output (a strided view of the tokens, say)
+                            z[c, j], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+                            norm += z[c, j] * z[c, j]
+                        norm = np.sqrt(norm)
+                        for j in range(d):
+                            z[c, j] /= norm
+                while True:  # uniform on 0..C-1: reject the partial range [0, low)
+                    bits, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
+                    if bits >= low:
+                        break
+                yq = np.int64(bits % uint64(C))
+                y_query[b] = yq
+                if write_labels:  # class by class: contiguous writes into feature-major tokens
+                    for c in range(C):
+                        for i in range(C * k + 1):
+                            labels[b, i, c] = 0.0
+                        for i in range(c * k, (c + 1) * k):
+                            labels[b, i, c] = 1.0
+                need[:] = k
+                need[yq] += 1
+                have[:] = 0
+                remaining = C * k + 1
+                n_fold = 0
+                open_classes = C
+                count = 0
+                while remaining > 0:
+                    for m in range(block):
+                        for j in range(d):
+                            g[j, m], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+                    for m in range(block if n_fold > 0 else 0):
+                        _fold(g, m, mirrors, n_fold, d)
+                    fold_from = block  # candidates from here on are folded one at a time (the fold began in this block)
+                    # label = argmax_c <g, z_c>, over the block
+                    for m in range(block):
+                        best[m] = -np.inf
+                    for c in range(C):
+                        for m in range(block):
+                            score[m] = 0.0
+                        for j in range(d):
+                            zcj = z[c, j]
+                            for m in range(block):
+                                score[m] += zcj * g[j, m]
+                        for m in range(block):
+                            if score[m] > best[m]:
+                                best[m] = score[m]
+                                label[m] = c
+                    for m in range(block):  # keep or reject, in order
+                        count += 1
+                        if m >= fold_from:
+                            _fold(g, m, mirrors, n_fold, d)
+                            label[m] = _label(z, g, m, d)
+                        c = label[m]
+                        h = have[c]
+                        if h < need[c]:  # kept as drawn, normalised once the context is complete
+                            col = c * k + h if h < k else C * k
                             for j in range(d):
-                                x[b, c * k + h, j] = g[j, m] * inv
-                        else:
-                            for j in range(d):
-                                x_query[b, j] = g[j, m] * inv
-                        have[c] = h + 1
-                        remaining -= 1
-                        if remaining == 0:
-                            break
-                        if h + 1 == need[c]:
-                            open_classes -= 1
-                            if open_classes == 1 and fold:
-                                last = 0
-                                while have[last] == need[last]:
-                                    last += 1
-                                n_fold = _tail_fold(z, last, mirrors)
-                                fold_from = m + 1 if n_fold > 0 else block
-            if examined.shape[0] > 0:
-                examined[b] = count
+                                kept[j, col] = g[j, m]
+                            have[c] = h + 1
+                            remaining -= 1
+                            if remaining == 0:
+                                break
+                            if h + 1 == need[c]:
+                                open_classes -= 1
+                                if open_classes == 1 and fold:
+                                    last = 0
+                                    while have[last] == need[last]:
+                                        last += 1
+                                    n_fold = _tail_fold(z, last, mirrors)
+                                    fold_from = m + 1 if n_fold > 0 else block
+                # normalise the kept points, vectorised over them (the same float64 operations, in the
+                # same order, as one point at a time), and write them out: row by row into feature-major tokens
+                for i in range(C * k + 1):
+                    inv[i] = 0.0
+                for j in range(d):
+                    for i in range(C * k + 1):
+                        inv[i] += kept[j, i] * kept[j, i]
+                for i in range(C * k + 1):
+                    inv[i] = 1.0 / np.sqrt(inv[i])
+                for j in range(d):
+                    for i in range(C * k):
+                        x[b, i, j] = kept[j, i] * inv[i]
+                    x_query[b, j] = kept[j, C * k] * inv[C * k]
+                if examined.shape[0] > 0:
+                    examined[b] = count
 
     return rejection_sample

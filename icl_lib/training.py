@@ -148,17 +148,28 @@ def eval_contexts(config: TrainConfig) -> Contexts:
                            dtype=getattr(torch, config.dtype))
 
 
-def _batch(config: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(config: TrainConfig, step: int, out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokens and query labels of training step `step`: (B, n+1, d+C), (B,); with independent
-    data per member, (S, B, n+1, d+C), (S, B)."""
-    def draw(stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+    data per member, (S, B, n+1, d+C), (S, B). The tokens are stored feature-major; `out`, from
+    `_token_buffer(config)`, is overwritten and returned instead of a new tensor."""
+    def draw(stream: int, buffer: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         seed = ((config.data_seed * 1_000_003 + stream) * 10_000_019 + step) % 2**63
-        return sample_tokens(config.batch_size, n=config.n, d=config.d, C=config.C, seed=seed, dtype=getattr(torch, config.dtype))
+        return sample_tokens(config.batch_size, n=config.n, d=config.d, C=config.C, seed=seed,
+                             dtype=getattr(torch, config.dtype), out=buffer)
 
     if config.shared_data:
-        return draw(0)
-    tokens, labels = zip(*(draw(s + 1) for s in range(config.ensemble)), strict=True)
-    return torch.stack([t.mT for t in tokens]).mT, torch.stack(labels)  # keeps the feature-major storage
+        return draw(0, out)
+    out = _token_buffer(config) if out is None else out
+    labels = [draw(s + 1, out[s])[1] for s in range(config.ensemble)]
+    return out, torch.stack(labels)
+
+
+def _token_buffer(config: TrainConfig) -> torch.Tensor:
+    """Uninitialised CPU storage for one step's tokens, feature-major, as `_batch` returns them."""
+    shape = (config.batch_size, config.d + config.C, config.n + 1)
+    if not config.shared_data:
+        shape = (config.ensemble, *shape)
+    return torch.empty(shape, dtype=getattr(torch, config.dtype)).mT
 
 
 @dataclass
@@ -267,6 +278,7 @@ def train(
     if prefetch is None:
         prefetch = torch.device(device).type == "cuda"
     batches = _Prefetcher(config, start, stop) if prefetch else None
+    buffer = None if prefetch else _token_buffer(config)  # each step's batch is sampled into it (no fresh 8 MB a step)
     on_device = torch.device(device).type != "cpu"
     loss_and_grad = _autograd_loss_and_grad if on_device else _compiled_loss_and_grad
     beta1, beta2, eps = 0.9, 0.999, 1e-8
@@ -285,7 +297,7 @@ def train(
     bar = tqdm(range(start, stop), initial=start, total=config.steps, disable=None if progress is None else not progress,
                desc=f"{config.kind} d={config.d}", unit="step", dynamic_ncols=True)
     for step in bar:
-        tokens, y_query = batches.get() if batches else _batch(config, step)
+        tokens, y_query = batches.get() if batches else _batch(config, step, buffer)
         if on_device:
             tokens, y_query = tokens.to(device), y_query.to(device)
         grad = loss_and_grad(config, model, weights, tokens, y_query)  # (S, 4, D, D) of the mean query cross-entropy

@@ -306,6 +306,28 @@ def test_sample_tokens_are_stored_feature_major():
     assert tokens.shape == (8, 11, 8) and tokens.mT.is_contiguous()
 
 
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_sample_tokens_overwrite_a_reused_buffer_entirely(d):
+    """The training loop samples every step into one buffer: the result must not depend on what
+    the buffer held (NaN here, then the previous batch)."""
+    from icl_lib.tasks import sample_tokens
+
+    out = torch.full((16, d + 4, 21), float("nan")).mT
+    for seed in (17, 18):
+        tokens, y_query = sample_tokens(16, n=20, d=d, C=4, seed=seed, out=out)
+        fresh, fresh_y = sample_tokens(16, n=20, d=d, C=4, seed=seed)
+        assert tokens is out and torch.equal(tokens, fresh) and torch.equal(y_query, fresh_y)
+
+
+@pytest.mark.parametrize("out", [torch.empty(16, 7, 20).mT, torch.empty(16, 7, 21, dtype=torch.float64).mT,
+                                 torch.empty(16, 21, 7)], ids=["shape", "dtype", "row-major"])
+def test_a_token_buffer_of_another_shape_dtype_or_layout_is_refused(out):
+    from icl_lib.tasks import sample_tokens
+
+    with pytest.raises(ValueError, match=r"out must be a CPU torch.float32 tensor of shape \(16, 21, 7\) stored feature-major"):
+        sample_tokens(16, n=20, d=3, C=4, seed=0, out=out)
+
+
 @pytest.mark.parametrize("d", [2, 3])
 def test_prototypes_of_the_wrong_shape_are_refused(d):
     with pytest.raises(ValueError, match=r"prototypes must have shape \(batch_size, C, d\)=\(4, 5, "):

@@ -157,6 +157,20 @@ def test_config_errors(change, message):
         replace(SMALL, **change)
 
 
+@pytest.mark.parametrize("shared_data", [True, False])
+def test_batches_sampled_into_the_reused_buffer_equal_fresh_ones(shared_data):
+    """`train` samples every step into one buffer; two steps in a row equal freshly allocated batches."""
+    from icl_lib.training import _token_buffer
+
+    config = replace(SMALL, seeds=(0, 1, 2), shared_data=shared_data, dtype="float32")
+    buffer = _token_buffer(config)
+    for step in (3, 4):
+        tokens, y_query = _batch(config, step, buffer)
+        fresh, fresh_y = _batch(config, step)
+        assert tokens is buffer and tokens.mT.is_contiguous()
+        assert torch.equal(tokens, fresh) and torch.equal(y_query, fresh_y)
+
+
 @pytest.mark.parametrize("kind", ["linear", "softmax"])
 @pytest.mark.parametrize("include_query", [True, False])
 @pytest.mark.parametrize("shared_data", [True, False])
