@@ -169,6 +169,7 @@ def sample_contexts(
         raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
     if d > 2 and device.type == "cpu":  # compiled: prototypes, query classes and points from per-context streams
         x, x_query, prototypes, y_query = _sample_by_rejection_compiled(batch_size, n // C, C, d, gen, dtype, prototypes)
+        prototypes = prototypes.to(dtype)
     else:
         prototypes, y_query = _draw_classes(batch_size, C, d, gen, device, dtype, prototypes)
         if d == 2:
@@ -297,7 +298,7 @@ def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: 
     matrix, say), and the one-hot labels into `labels` (B, C*k+1, C) when given. `examined` (B,)
     int64, when given, gets each context's number of candidates; `mirror=False` turns the
     mirroring of the last open region off (see `icl_lib._compiled_sampler`).
-    Returns x, x_query, prototypes (B, C, d) in `dtype`, y_query (B,).
+    Returns x, x_query, prototypes (B, C, d) in float64, y_query (B,).
     """
     from icl_lib._compiled_sampler import BLOCK, sampler_kernel
 
@@ -312,7 +313,7 @@ def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: 
     labels_np = labels.numpy() if labels is not None else np.empty((0, 0, 0), dtype=x.numpy().dtype)
     sampler_kernel(d)(np.uint64(seed), k, prototypes is None, z.numpy(), y_query.numpy(), x.numpy(), x_query.numpy(),
                       labels_np, labels is not None, BLOCK, mirror, np.empty(0, dtype=np.int64) if examined is None else examined)
-    return x, x_query, z.to(dtype), y_query
+    return x, x_query, z, y_query
 
 
 def candidate_counts(batch_size: int, *, n: int = 100, d: int = 5, C: int = 5, seed: int, mirror: bool = True) -> np.ndarray:  # noqa: N803

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -272,7 +273,7 @@ def train(
         start, history = 0, {"step": [], "eval_loss": [], "snapshots": []}
         path.mkdir(parents=True, exist_ok=True)
         (path / "config.json").write_text(json.dumps(_identity(config), indent=2))
-    lrs = torch.tensor(config.lrs, dtype=dtype, device=device).view(S, 1, 1, 1)
+    lrs = np.array(config.lrs)  # (S,) float64
     eval_tokens = eval_contexts(config).to(device)
     stop = config.steps if stop_after is None else min(config.steps, stop_after)
     if prefetch is None:
@@ -281,6 +282,7 @@ def train(
     buffer = None if prefetch else _token_buffer(config)  # each step's batch is sampled into it (no fresh 8 MB a step)
     on_device = torch.device(device).type != "cpu"
     loss_and_grad = _autograd_loss_and_grad if on_device else _compiled_loss_and_grad
+    clip_and_adam = _torch_clip_and_adam if on_device else _compiled_clip_and_adam
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
     def evaluate(step: int) -> None:
@@ -301,14 +303,9 @@ def train(
         if on_device:
             tokens, y_query = tokens.to(device), y_query.to(device)
         grad = loss_and_grad(config, model, weights, tokens, y_query)  # (S, 4, D, D) of the mean query cross-entropy
-        norm = grad.reshape(S, -1).square().sum(-1).sqrt()  # (S,) global norm per model
-        # optax.clip_by_global_norm semantics (the paper's JAX stack): no epsilon in the ratio
-        grad.mul_(torch.where(norm > config.clip, config.clip / norm, torch.ones_like(norm)).view(S, 1, 1, 1))
         t = step + 1
-        adam_m.mul_(beta1).add_(grad, alpha=1 - beta1)
-        adam_v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (adam_v / (1 - beta2**t)).sqrt_().add_(eps)
-        weights.sub_((lrs * (learning_rate(config, step) / (1 - beta1**t))) * adam_m / denom)
+        step_size = lrs * (learning_rate(config, step) / (1 - beta1**t))  # (S,)
+        clip_and_adam(grad, adam_m, adam_v, weights, config.clip, step_size, beta1, beta2, eps, 1 - beta2**t)
         if t % config.eval_every == 0 or t == config.steps:
             evaluate(t)
             bar.set_postfix(loss=f"{min(history['eval_loss'][-1]):.4f}")
@@ -322,6 +319,30 @@ def train(
         _atomic_save({"config": config.to_dict(), "weights": final.as_tuple(), "history": history}, final_file)
         checkpoint_file.unlink(missing_ok=True)
     return Run(config, final, history, path)
+
+
+def _torch_clip_and_adam(grad: torch.Tensor, adam_m: torch.Tensor, adam_v: torch.Tensor, weights: torch.Tensor,
+                         clip: float, step_size: np.ndarray, beta1: float, beta2: float, eps: float, bias2: float) -> None:
+    """Any device, in place: clip each member's gradient (S, 4, D, D) to global norm `clip`
+    (optax.clip_by_global_norm, the paper's JAX stack: no epsilon in the ratio), then one Adam
+    step of size step_size[s] (lr / (1 - beta1^t)) with v's bias correction bias2 (1 - beta2^t)."""
+    S = grad.shape[0]  # noqa: N806
+    norm = grad.reshape(S, -1).square().sum(-1).sqrt()  # (S,) global norm per model
+    grad.mul_(torch.where(norm > clip, clip / norm, torch.ones_like(norm)).view(S, 1, 1, 1))
+    adam_m.mul_(beta1).add_(grad, alpha=1 - beta1)
+    adam_v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    denom = (adam_v / bias2).sqrt_().add_(eps)
+    step = torch.as_tensor(step_size, dtype=weights.dtype, device=weights.device).view(S, 1, 1, 1)
+    weights.sub_(step * adam_m / denom)
+
+
+def _compiled_clip_and_adam(grad: torch.Tensor, adam_m: torch.Tensor, adam_v: torch.Tensor, weights: torch.Tensor,
+                            clip: float, step_size: np.ndarray, beta1: float, beta2: float, eps: float, bias2: float) -> None:
+    """CPU: `_torch_clip_and_adam` as one compiled loop (`icl_lib._compiled_attention.clip_and_adam`)."""
+    from icl_lib._compiled_attention import clip_and_adam
+
+    clip_and_adam(grad.numpy(), adam_m.numpy(), adam_v.numpy(), weights.numpy(), float(clip), step_size, beta1, beta2, eps,
+                  float(bias2))
 
 
 def _compiled_loss_and_grad(config: TrainConfig, model: SelfAttention, weights: torch.Tensor, tokens: torch.Tensor,

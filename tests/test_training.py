@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -155,6 +156,33 @@ def test_init_modes():
 def test_config_errors(change, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         replace(SMALL, **change)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("clip", [0.05, 100.0], ids=["clipped", "unclipped"])
+def test_compiled_clip_and_adam_equals_the_torch_update(dtype, clip):
+    """The CPU's compiled clip + Adam update and the torch one (used on CUDA) give the same
+    gradient, moments and weights, over a few steps of three members."""
+    from icl_lib.training import _compiled_clip_and_adam, _torch_clip_and_adam
+
+    gen = torch.Generator().manual_seed(5)
+    weights, m = (torch.randn(3, 4, 7, 7, generator=gen, dtype=dtype) for _ in range(2))
+    start = [weights, m, torch.rand(3, 4, 7, 7, generator=gen, dtype=dtype)]  # v is non-negative
+    states = {update: [x.clone() for x in start] for update in (_torch_clip_and_adam, _compiled_clip_and_adam)}
+    step_size = np.array([1e-3, 3e-3, 1e-2])
+    for t in (1, 2, 3):
+        grad = torch.randn(3, 4, 7, 7, generator=gen, dtype=dtype) * 0.1
+        grads = {}
+        for update, (weights, m, v) in states.items():
+            grads[update] = grad.clone()
+            update(grads[update], m, v, weights, clip, step_size / (1 - 0.9**t), 0.9, 0.999, 1e-8, 1 - 0.999**t)
+        rtol = 1e-12 if dtype == torch.float64 else 1e-5
+        assert torch.allclose(grads[_compiled_clip_and_adam], grads[_torch_clip_and_adam], rtol=rtol, atol=rtol * 1e-2)
+        for a, b in zip(states[_compiled_clip_and_adam], states[_torch_clip_and_adam], strict=True):
+            assert torch.allclose(a, b, rtol=rtol, atol=rtol * 1e-2)
+    clipped = float(grads[_torch_clip_and_adam][0].norm())
+    assert clipped == pytest.approx(min(clip, float(grad[0].norm())), rel=1e-5)  # the clip was (or was not) applied
+    assert not torch.equal(states[_torch_clip_and_adam][0], start[0])  # the weights moved
 
 
 @pytest.mark.parametrize("shared_data", [True, False])
