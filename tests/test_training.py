@@ -158,6 +158,26 @@ def test_config_errors(change, message):
         replace(SMALL, **change)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_step_exp_is_accurate_to_an_ulp(dtype):
+    """The step's vectorised exp(a - top), against numpy's in float64, from 0 down to where the
+    dtype's normal numbers end; below that it stays at a tiny positive value (a weight ~0, not NaN)."""
+    from icl_lib._compiled_attention import _exp_shifted, exp_constants
+
+    coef, single = exp_constants(dtype)
+    top = dtype(3.5)
+    lowest = 87.0 if single else 708.0
+    x = np.concatenate([top - np.geomspace(1e-9, lowest, 100_000), [top, top - 1e-30]]).astype(dtype)
+    a, kbits = x.copy(), np.empty(len(x), dtype=np.int32 if single else np.int64)
+    _exp_shifted(a, len(a), top, coef, single, kbits, kbits.view(dtype))
+    reference = np.exp((x - top).astype(np.float64))  # of the difference as rounded in the dtype, as the step has it
+    relative = np.abs(a - reference) / reference
+    assert relative.max() <= 1.5 * np.finfo(dtype).eps
+    tail = np.array([top - 2 * lowest, top - 1e6], dtype=dtype)
+    _exp_shifted(tail, 2, top, coef, single, kbits, kbits.view(dtype))
+    assert np.all(tail > 0) and np.all(tail < 2 * np.finfo(dtype).tiny)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("clip", [0.05, 100.0], ids=["clipped", "unclipped"])
 def test_compiled_clip_and_adam_equals_the_torch_update(dtype, clip):
