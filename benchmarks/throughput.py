@@ -20,13 +20,13 @@ import torch
 
 from icl_lib.models import SelfAttention, full_attention_logits
 from icl_lib.profiles import resolve_device
-from icl_lib.tasks import candidate_counts, sample_contexts, sample_contexts_plain, sample_tokens
+from icl_lib.tasks import candidate_counts, sample_contexts, sample_contexts_plain
 from icl_lib.training import (
     TrainConfig,
     _autograd_loss_and_grad,
     _batch,
-    _compiled_loss_and_grad,
-    _token_buffer,
+    _Batches,
+    _compiled_step,
     init_weights,
     train,
 )
@@ -63,11 +63,11 @@ def component_ms(config: TrainConfig, repeats: int = 20) -> dict[str, float]:
     """Median milliseconds of the parts of one CPU step: sampling the batch, the compiled loss and
     gradient, and the same by autograd through SelfAttention (the query row only; the CUDA path)."""
     tokens, y_query = _batch(config, 0)
-    buffer = _token_buffer(config)  # as in `train`: each batch is sampled into one reused buffer
+    sample, step = _Batches(config), _compiled_step(config)  # as in `train`: buffers and working arrays reused
     model = SelfAttention(config.kind, config.d, config.C, ensemble=1)
     weights = torch.stack(init_weights(config).as_tuple(), dim=1)
-    parts = {"sample_batch": lambda: sample_tokens(config.batch_size, d=config.d, seed=1, out=buffer),
-             "compiled_loss_and_grad": lambda: _compiled_loss_and_grad(config, model, weights, tokens, y_query),
+    parts = {"sample_batch": lambda: sample(1),
+             "compiled_loss_and_grad": lambda: step(config, model, weights, tokens, y_query),
              "autograd_loss_and_grad": lambda: _autograd_loss_and_grad(config, model, weights, tokens, y_query)}
     times: dict[str, list[float]] = {name: [] for name in parts}
     for fn in parts.values():

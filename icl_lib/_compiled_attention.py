@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-__all__ = ["loss_and_grad"]
+__all__ = ["CompiledStep", "clip_and_adam", "loss_and_grad"]
 
 CHUNKS = 64  # fixed split of the contexts: per-chunk sums, in an order that does not depend on the threads
 
@@ -75,11 +75,12 @@ def exp_constants(dtype: np.dtype) -> tuple[np.ndarray, bool]:
     return np.array(_EXP_SINGLE if single else _EXP_DOUBLE, dtype=dtype), single
 
 
-@njit(inline="never", nogil=True, cache=True)
+@njit(inline="never", nogil=True, cache=True, fastmath=False)
 def _exp_shifted(a, n, top, coef, single, kbits, kscale):
-    """a[i] = exp(a[i] - top) for i < n, all a[i] <= top (see the note above). Not fastmath: the
-    reduction's two-part subtraction must not be reassociated. kbits (int32 or int64, as the
-    dtype's width) and kscale, the same memory viewed as floats, hold 2^k."""
+    """a[i] = exp(a[i] - top) for i < n, all a[i] <= top (see the note above). Not fastmath, said
+    explicitly (numba's callees inherit the caller's fastmath unless set): the reduction's two-part
+    subtraction must not be reassociated (inherited, the error in double reached 107 ulp).
+    kbits (int32 or int64, as the dtype's width) and kscale, the same memory viewed as floats, hold 2^k."""
     lo, log2e, c1, c2 = coef[0], coef[1], coef[2], coef[3]
     half, one = log2e - log2e + 0.5, log2e - log2e + 1.0  # in the dtype (a literal would be float64)
     if single:
@@ -254,38 +255,59 @@ def _weight_grads(W, dqk, dov, d, grad):  # noqa: N803
                 grad[s, 0, i, j], grad[s, 1, i, j], grad[s, 2, i, j], grad[s, 3, i, j] = q, k, v, o
 
 
+class CompiledStep:
+    """The loss and gradient of one training step, with its working arrays allocated once.
+
+    For weights (S, 4, D, D) holding W_Q, W_K, W_V, W_O, tokens (B, N, D) shared by all members or
+    (S, B, N, D), and y_query (B,) or (S, B): CPU tensors of one float dtype; attention as in
+    `SelfAttention` (softmax scaled by 1/sqrt(D), or linear). Calling it returns the mean
+    cross-entropy on the query of each member, (S,), and its gradient, (S, 4, D, D), as tensors
+    that share the workspace's memory: the next call overwrites them (the training loop uses them
+    at once; `loss_and_grad` makes a new workspace per call). The small (D, D) products around the
+    fused loop are compiled too, and the arrays are reused: as ~30 torch calls and fresh arrays
+    they took ~1 ms of a ~10 ms step on one core while the other waited.
+    """
+
+    def __init__(self, S: int, B: int, N: int, D: int, d: int, dtype: torch.dtype, *, softmax: bool,  # noqa: N803
+                 include_query: bool) -> None:
+        self.d, self.B, self.softmax = d, B, softmax
+        self.n_att = N if include_query else N - 1
+        dt = torch.empty(0, dtype=dtype).numpy().dtype
+        C, P = D - d, CHUNKS  # noqa: N806
+        self.QK, self.OVy = np.empty((S, D, D), dtype=dt), np.empty((S, C, D), dtype=dt)
+        self.loss, self.dqk = np.empty((P, S), dtype=dt), np.empty((P, S, D, D), dtype=dt)
+        self.dov = np.empty((P, S, C, D), dtype=dt)
+        self.scratch = np.empty((P, 2 * N + 3 * D + C), dtype=dt)
+        self.consts = np.array([1.0 / math.sqrt(D) if softmax else 1.0, 1.0], dtype=dt)
+        self.coef, self.single = exp_constants(dt)
+        self.kbits = np.empty((P, N), dtype=np.int32 if self.single else np.int64)
+        self.kscale = self.kbits.view(dt)
+        self.grad = torch.empty(S, 4, D, D, dtype=dtype)
+        self.mean_loss = torch.empty(S, dtype=dtype)
+
+    def __call__(self, weights: torch.Tensor, tokens: torch.Tensor, y_query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        X = tokens.detach().numpy()  # noqa: N806
+        XT = np.swapaxes(X if X.ndim == 4 else X[None], -1, -2)  # noqa: N806 (S or 1, B, D, N)
+        if not XT.flags.c_contiguous:  # tokens not stored feature-major: one copy
+            XT = np.ascontiguousarray(XT)  # noqa: N806
+        y = y_query.numpy()
+        y = np.ascontiguousarray(y if y.ndim == 2 else y[None])
+        W = np.ascontiguousarray(weights.detach().numpy())  # noqa: N806
+        _products(W, self.d, self.QK, self.OVy)
+        _fused_step(XT, y, self.QK, self.OVy, self.n_att, self.softmax, self.consts, self.loss, self.dqk, self.dov,
+                    self.scratch, self.coef, self.single, self.kbits, self.kscale)
+        _weight_grads(W, self.dqk, self.dov, self.d, self.grad.numpy())
+        np.divide(self.loss.sum(0), self.B, out=self.mean_loss.numpy())
+        return self.mean_loss, self.grad
+
+
 def loss_and_grad(weights: torch.Tensor, tokens: torch.Tensor, y_query: torch.Tensor, *, d: int, softmax: bool,
                   include_query: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy on the query of each member, (S,), and its gradient, (S, 4, D, D).
-
-    weights (S, 4, D, D) holds W_Q, W_K, W_V, W_O; tokens (B, N, D) shared by all members or
-    (S, B, N, D); y_query (B,) or (S, B). CPU tensors of one float dtype; attention as in
-    `SelfAttention` (softmax scaled by 1/sqrt(D), or linear). The small (D, D) products before and
-    after the fused loop are compiled too: as torch calls, about 20 of them, they took 0.7 ms of a
-    9.8 ms training step, while the second core waited.
-    """
+    """Mean cross-entropy on the query of each member, (S,), and its gradient, (S, 4, D, D), in new
+    tensors (see `CompiledStep` for the arguments)."""
     S, _, D, _ = weights.shape  # noqa: N806
-    X = tokens if tokens.dim() == 4 else tokens.unsqueeze(0)  # noqa: N806
-    y = y_query if y_query.dim() == 2 else y_query.unsqueeze(0)
-    XT, y = X.mT.contiguous(), y.contiguous()  # noqa: N806 (a no-op for feature-major tokens)
-    B, N = X.shape[1], X.shape[2]  # noqa: N806
-    C = D - d  # noqa: N806
-    W = weights.detach().contiguous().numpy()  # noqa: N806
-    dtype = W.dtype
-    P = CHUNKS  # noqa: N806
-    QK, OVy = np.empty((S, D, D), dtype=dtype), np.empty((S, C, D), dtype=dtype)  # noqa: N806
-    _products(W, d, QK, OVy)
-    loss, dqk, dov = np.empty((P, S), dtype=dtype), np.empty((P, S, D, D), dtype=dtype), np.empty((P, S, C, D), dtype=dtype)
-    scratch = np.empty((P, 2 * N + 3 * D + C), dtype=dtype)
-    n_att = N if include_query else N - 1
-    consts = np.array([1.0 / math.sqrt(D) if softmax else 1.0, 1.0], dtype=dtype)
-    coef, single = exp_constants(dtype)
-    kbits = np.empty((P, N), dtype=np.int32 if single else np.int64)
-    _fused_step(XT.numpy(), y.numpy(), QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch, coef, single, kbits,
-                kbits.view(dtype))
-    grad = np.empty((S, 4, D, D), dtype=dtype)
-    _weight_grads(W, dqk, dov, d, grad)
-    return torch.from_numpy(loss.sum(0) / B), torch.from_numpy(grad)
+    B, N = tokens.shape[-3], tokens.shape[-2]  # noqa: N806
+    return CompiledStep(S, B, N, D, d, weights.dtype, softmax=softmax, include_query=include_query)(weights, tokens, y_query)
 
 
 @njit(cache=True, nogil=True)

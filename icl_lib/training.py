@@ -35,7 +35,7 @@ from tqdm import tqdm
 import icl_lib
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
-from icl_lib.tasks import SAMPLER_VERSION, Contexts, sample_contexts, sample_tokens
+from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler, sample_contexts, sample_tokens
 from icl_lib.validation import check_choice, check_positive_float, check_positive_int
 
 __all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "run_key", "config_from_profile"]
@@ -149,28 +149,41 @@ def eval_contexts(config: TrainConfig) -> Contexts:
                            dtype=getattr(torch, config.dtype))
 
 
-def _batch(config: TrainConfig, step: int, out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _stream_seed(config: TrainConfig, stream: int, step: int) -> int:
+    """The seed of step `step`'s batch of data stream `stream` (0: shared by all members; s + 1: member s's)."""
+    return ((config.data_seed * 1_000_003 + stream) * 10_000_019 + step) % 2**63
+
+
+def _batch(config: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokens and query labels of training step `step`: (B, n+1, d+C), (B,); with independent
-    data per member, (S, B, n+1, d+C), (S, B). The tokens are stored feature-major; `out`, from
-    `_token_buffer(config)`, is overwritten and returned instead of a new tensor."""
-    def draw(stream: int, buffer: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        seed = ((config.data_seed * 1_000_003 + stream) * 10_000_019 + step) % 2**63
-        return sample_tokens(config.batch_size, n=config.n, d=config.d, C=config.C, seed=seed,
-                             dtype=getattr(torch, config.dtype), out=buffer)
+    data per member, (S, B, n+1, d+C), (S, B). The tokens are stored feature-major."""
+    def draw(stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return sample_tokens(config.batch_size, n=config.n, d=config.d, C=config.C, seed=_stream_seed(config, stream, step),
+                             dtype=getattr(torch, config.dtype))
 
     if config.shared_data:
-        return draw(0, out)
-    out = _token_buffer(config) if out is None else out
-    labels = [draw(s + 1, out[s])[1] for s in range(config.ensemble)]
-    return out, torch.stack(labels)
+        return draw(0)
+    tokens, labels = zip(*(draw(s + 1) for s in range(config.ensemble)), strict=True)
+    return torch.stack([t.mT for t in tokens]).mT, torch.stack(labels)  # keeps the feature-major storage
 
 
-def _token_buffer(config: TrainConfig) -> torch.Tensor:
-    """Uninitialised CPU storage for one step's tokens, feature-major, as `_batch` returns them."""
-    shape = (config.batch_size, config.d + config.C, config.n + 1)
-    if not config.shared_data:
-        shape = (config.ensemble, *shape)
-    return torch.empty(shape, dtype=getattr(torch, config.dtype)).mT
+class _Batches:
+    """`_batch(config, step)` sampled into one reused CPU buffer (`TokenSampler`), for the training
+    loop: a fresh 8 MB batch a step cost ~1,330 page faults a step whenever glibc malloc served it
+    from new pages (80-87 against 97-114 steps/s). What it returns is overwritten by the next call."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        shape = (config.batch_size, config.d + config.C, config.n + 1)
+        self.config, self.tokens = config, torch.empty(shape if config.shared_data else (config.ensemble, *shape),
+                                                       dtype=getattr(torch, config.dtype)).mT
+        parts = [self.tokens] if config.shared_data else list(self.tokens)
+        self.samplers = [TokenSampler(part, n=config.n, d=config.d, C=config.C) for part in parts]
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.shared_data:
+            return self.samplers[0](_stream_seed(self.config, 0, step))
+        labels = [sampler(_stream_seed(self.config, s + 1, step))[1] for s, sampler in enumerate(self.samplers)]
+        return self.tokens, torch.stack(labels)
 
 
 @dataclass
@@ -279,9 +292,9 @@ def train(
     if prefetch is None:
         prefetch = torch.device(device).type == "cuda"
     batches = _Prefetcher(config, start, stop) if prefetch else None
-    buffer = None if prefetch else _token_buffer(config)  # each step's batch is sampled into it (no fresh 8 MB a step)
+    sample = _Batches(config) if not prefetch else None  # each step's batch sampled into one buffer
     on_device = torch.device(device).type != "cpu"
-    loss_and_grad = _autograd_loss_and_grad if on_device else _compiled_loss_and_grad
+    loss_and_grad = _autograd_loss_and_grad if on_device else _compiled_step(config)
     clip_and_adam = _torch_clip_and_adam if on_device else _compiled_clip_and_adam
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
@@ -299,7 +312,7 @@ def train(
     bar = tqdm(range(start, stop), initial=start, total=config.steps, disable=None if progress is None else not progress,
                desc=f"{config.kind} d={config.d}", unit="step", dynamic_ncols=True)
     for step in bar:
-        tokens, y_query = batches.get() if batches else _batch(config, step, buffer)
+        tokens, y_query = batches.get() if batches else sample(step)
         if on_device:
             tokens, y_query = tokens.to(device), y_query.to(device)
         grad = loss_and_grad(config, model, weights, tokens, y_query)  # (S, 4, D, D) of the mean query cross-entropy
@@ -352,6 +365,21 @@ def _compiled_loss_and_grad(config: TrainConfig, model: SelfAttention, weights: 
 
     return loss_and_grad(weights, tokens, y_query, d=config.d, softmax=config.kind == "softmax",
                          include_query=config.include_query)[1]
+
+
+def _compiled_step(config: TrainConfig) -> Callable[..., torch.Tensor]:
+    """`_compiled_loss_and_grad` with its working arrays allocated once, for the training loop: the
+    gradient it returns is overwritten by the next call."""
+    from icl_lib._compiled_attention import CompiledStep
+
+    step = CompiledStep(config.ensemble, config.batch_size, config.n + 1, config.d + config.C, config.d,
+                        getattr(torch, config.dtype), softmax=config.kind == "softmax", include_query=config.include_query)
+
+    def loss_and_grad(config: TrainConfig, model: SelfAttention, weights: torch.Tensor, tokens: torch.Tensor,
+                      y_query: torch.Tensor) -> torch.Tensor:
+        return step(weights, tokens, y_query)[1]
+
+    return loss_and_grad
 
 
 def _autograd_loss_and_grad(config: TrainConfig, model: SelfAttention, weights: torch.Tensor, tokens: torch.Tensor,

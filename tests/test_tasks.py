@@ -319,6 +319,18 @@ def test_sample_tokens_overwrite_a_reused_buffer_entirely(d):
         assert tokens is out and torch.equal(tokens, fresh) and torch.equal(y_query, fresh_y)
 
 
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_token_sampler_equals_sample_tokens_seed_after_seed(d):
+    """The training loop's sampler (one buffer, arrays made once) gives `sample_tokens`'s batches."""
+    from icl_lib.tasks import TokenSampler, sample_tokens
+
+    sample = TokenSampler(torch.full((16, d + 4, 21), float("nan")).mT, n=20, d=d, C=4)
+    for seed in (17, 18, 17):
+        tokens, y_query = sample(seed)
+        fresh, fresh_y = sample_tokens(16, n=20, d=d, C=4, seed=seed)
+        assert tokens is sample.out and torch.equal(tokens, fresh) and torch.equal(y_query, fresh_y)
+
+
 @pytest.mark.parametrize("out", [torch.empty(16, 7, 20).mT, torch.empty(16, 7, 21, dtype=torch.float64).mT,
                                  torch.empty(16, 21, 7)], ids=["shape", "dtype", "row-major"])
 def test_a_token_buffer_of_another_shape_dtype_or_layout_is_refused(out):

@@ -161,9 +161,14 @@ def test_config_errors(change, message):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_compiled_step_exp_is_accurate_to_an_ulp(dtype):
     """The step's vectorised exp(a - top), against numpy's in float64, from 0 down to where the
-    dtype's normal numbers end; below that it stays at a tiny positive value (a weight ~0, not NaN)."""
-    from icl_lib._compiled_attention import _exp_shifted, exp_constants
+    dtype's normal numbers end; below that it stays at a tiny positive value (a weight ~0, not NaN).
+    The step runs first, so that the exp is the one compiled as the fastmath step's callee (numba
+    passes fastmath on to callees unless they set it; reassociated, it was 107 ulp off in double)."""
+    from icl_lib._compiled_attention import _exp_shifted, exp_constants, loss_and_grad
 
+    torch_dtype = torch.float32 if dtype == np.float32 else torch.float64
+    loss_and_grad(torch.randn(1, 4, 7, 7, dtype=torch_dtype), torch.randn(8, 11, 7, dtype=torch_dtype),
+                  torch.zeros(8, dtype=torch.int64), d=3, softmax=True, include_query=True)
     coef, single = exp_constants(dtype)
     top = dtype(3.5)
     lowest = 87.0 if single else 708.0
@@ -206,16 +211,17 @@ def test_compiled_clip_and_adam_equals_the_torch_update(dtype, clip):
 
 
 @pytest.mark.parametrize("shared_data", [True, False])
-def test_batches_sampled_into_the_reused_buffer_equal_fresh_ones(shared_data):
+@pytest.mark.parametrize("d", [2, 3])
+def test_batches_sampled_into_the_reused_buffer_equal_fresh_ones(shared_data, d):
     """`train` samples every step into one buffer; two steps in a row equal freshly allocated batches."""
-    from icl_lib.training import _token_buffer
+    from icl_lib.training import _Batches
 
-    config = replace(SMALL, seeds=(0, 1, 2), shared_data=shared_data, dtype="float32")
-    buffer = _token_buffer(config)
+    config = replace(SMALL, d=d, seeds=(0, 1, 2), shared_data=shared_data, dtype="float32")
+    sample = _Batches(config)
     for step in (3, 4):
-        tokens, y_query = _batch(config, step, buffer)
+        tokens, y_query = sample(step)
         fresh, fresh_y = _batch(config, step)
-        assert tokens is buffer and tokens.mT.is_contiguous()
+        assert tokens is sample.tokens and tokens.mT.is_contiguous()
         assert torch.equal(tokens, fresh) and torch.equal(y_query, fresh_y)
 
 
