@@ -75,6 +75,14 @@ def exp_constants(dtype: np.dtype) -> tuple[np.ndarray, bool]:
     return np.array(_EXP_SINGLE if single else _EXP_DOUBLE, dtype=dtype), single
 
 
+@njit(inline="always", fastmath=False)
+def _exp_reduce(x, lo, log2e, half, c1, c2):
+    """x = k ln2 + r with |r| <= ln2/2, for x clamped at lo: (k, r), k as a float."""
+    x = lo if x < lo else x
+    k = np.floor(x * log2e + half)
+    return k, x - k * c1 - k * c2
+
+
 @njit(inline="never", nogil=True, cache=True, fastmath=False)
 def _exp_shifted(a, n, top, coef, single, kbits, kscale):
     """a[i] = exp(a[i] - top) for i < n, all a[i] <= top (see the note above). Not fastmath, said
@@ -86,21 +94,14 @@ def _exp_shifted(a, n, top, coef, single, kbits, kscale):
     if single:
         p0, p1, p2, p3, p4, p5 = coef[4], coef[5], coef[6], coef[7], coef[8], coef[9]
         for i in range(n):
-            x = a[i] - top
-            x = lo if x < lo else x
-            k = np.floor(x * log2e + half)
-            r = x - k * c1 - k * c2
-            z = r * r
-            a[i] = (((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5) * z + r + one
+            k, r = _exp_reduce(a[i] - top, lo, log2e, half, c1, c2)
+            a[i] = (((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5) * (r * r) + r + one
             kbits[i] = (np.int64(k) + 127) << 23
     else:
         p0, p1, p2, q0, q1, q2, q3 = coef[4], coef[5], coef[6], coef[7], coef[8], coef[9], coef[10]
         two = one + one
         for i in range(n):
-            x = a[i] - top
-            x = lo if x < lo else x
-            k = np.floor(x * log2e + half)
-            r = x - k * c1 - k * c2
+            k, r = _exp_reduce(a[i] - top, lo, log2e, half, c1, c2)
             z = r * r
             px = r * ((p0 * z + p1) * z + p2)
             a[i] = one + two * (px / ((((q0 * z + q1) * z + q2) * z + q3) - px))
