@@ -198,9 +198,8 @@ def sample_tokens(
     take either. Equal to the general path (a test checks it).
 
     `out`, a CPU tensor of that shape, dtype and storage (`torch.empty(B, d+C, n+1).mT`), is
-    overwritten entirely and returned: the training loop reuses one buffer, since a fresh 8 MB
-    batch per step can cost the kernel's page faults (1,300 a step, 80-87 against 97-114 steps/s
-    in the benchmark's setting, as glibc malloc happened to serve it from fresh pages or not).
+    overwritten entirely and returned instead of a new tensor (`TokenSampler` reuses one buffer
+    seed after seed).
     """
     _check_task_arguments(batch_size, n, d, C)
     if out is not None:
@@ -249,7 +248,7 @@ class TokenSampler:
             tokens, y_query = sample_tokens(self.out.shape[0], n=self.n, d=2, C=self.C, seed=seed, dtype=self.out.dtype,
                                             out=self.out)
             return tokens, self.y_query.copy_(y_query)
-        context_seed = int(torch.randint(0, 2**62, (1,), generator=_make_generator(seed, None, torch.device("cpu"))))
+        context_seed = _kernel_seed(_make_generator(seed, None, torch.device("cpu")))
         z, y_query, x, x_query, labels = self._arrays
         self._kernel(np.uint64(context_seed), self.n // self.C, True, z, y_query, x, x_query, labels, False, self._block, True,
                      self._none)
@@ -327,6 +326,11 @@ def _sample_by_rejection(prototypes: torch.Tensor, k: int, y_query: torch.Tensor
     return x, x_query
 
 
+def _kernel_seed(gen: torch.Generator) -> int:
+    """The compiled sampler's seed, the first draw of a generator: the context streams derive from it."""
+    return int(torch.randint(0, 2**62, (1,), generator=gen))
+
+
 def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: torch.Generator, dtype: torch.dtype,  # noqa: N803, PLR0913
                                   prototypes: torch.Tensor | None = None, *, x: torch.Tensor | None = None,
                                   x_query: torch.Tensor | None = None, labels: torch.Tensor | None = None,
@@ -343,7 +347,7 @@ def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: 
     """
     from icl_lib._compiled_sampler import BLOCK, sampler_kernel
 
-    seed = int(torch.randint(0, 2**62, (1,), generator=gen))  # the context streams derive from it (as in TokenSampler)
+    seed = _kernel_seed(gen)
     if prototypes is None:
         z = torch.empty(batch_size, C, d, dtype=torch.float64)
     else:

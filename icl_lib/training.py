@@ -358,18 +358,10 @@ def _compiled_clip_and_adam(grad: torch.Tensor, adam_m: torch.Tensor, adam_v: to
                   float(bias2))
 
 
-def _compiled_loss_and_grad(config: TrainConfig, model: SelfAttention, weights: torch.Tensor, tokens: torch.Tensor,
-                            y_query: torch.Tensor) -> torch.Tensor:
-    """CPU: forward and backward in one compiled loop per context (`icl_lib._compiled_attention`)."""
-    from icl_lib._compiled_attention import loss_and_grad
-
-    return loss_and_grad(weights, tokens, y_query, d=config.d, softmax=config.kind == "softmax",
-                         include_query=config.include_query)[1]
-
-
 def _compiled_step(config: TrainConfig) -> Callable[..., torch.Tensor]:
-    """`_compiled_loss_and_grad` with its working arrays allocated once, for the training loop: the
-    gradient it returns is overwritten by the next call."""
+    """CPU: the gradient of a step by the forward and backward pass in one compiled loop per context
+    (`icl_lib._compiled_attention.CompiledStep`), with its working arrays allocated once: the
+    gradient it returns is overwritten by the next call. Same signature as `_autograd_loss_and_grad`."""
     from icl_lib._compiled_attention import CompiledStep
 
     step = CompiledStep(config.ensemble, config.batch_size, config.n + 1, config.d + config.C, config.d,

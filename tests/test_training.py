@@ -252,12 +252,21 @@ def test_compiled_step_equals_autograd(kind, include_query, shared_data, dtype):
 
 
 def test_autograd_path_trains_to_the_same_weights(tmp_path, monkeypatch):
-    """A run whose steps use the autograd path (as on CUDA) ends where the compiled path ends."""
+    """A run whose steps use the autograd gradient and the torch update (as on CUDA) ends where
+    the compiled path ends."""
     import icl_lib.training as training
 
     config = replace(SMALL, steps=12)
     compiled = train(config, runs_dir=tmp_path / "compiled", progress=False)
-    monkeypatch.setattr(training, "_compiled_loss_and_grad", training._autograd_loss_and_grad)
+    used = []
+
+    def autograd_step(*args):
+        used.append(1)
+        return training._autograd_loss_and_grad(*args)
+
+    monkeypatch.setattr(training, "_compiled_step", lambda config: autograd_step)
+    monkeypatch.setattr(training, "_compiled_clip_and_adam", training._torch_clip_and_adam)
     autograd = train(config, runs_dir=tmp_path / "autograd", progress=False)
+    assert len(used) == config.steps  # every step took the autograd path
     for a, b in zip(compiled.weights.as_tuple(), autograd.weights.as_tuple(), strict=True):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
