@@ -25,8 +25,9 @@ Candidates are drawn in blocks of BLOCK and labelled by loops over the block (bl
 the same stream, so the result is the same as drawing one at a time. Normals come from
 Marsaglia and Tsang's ziggurat (128 layers); the layer index and the value come from disjoint
 bits of one 64-bit draw (the original shares them, which correlates the two).
-The sampler can write straight into a token matrix: x, x_query and the label block are views
-of any layout (the training step reads tokens stored feature-major). `sampler_kernel(d)` compiles
+The sampler can write straight into a token matrix: x and x_query are views of any layout (the
+training step reads tokens stored feature-major; `icl_lib.tasks.TokenSampler` writes the label
+block, the same in every batch). `sampler_kernel(d)` compiles
 the loop for one d, so that its loops over coordinates unroll.
 """
 
@@ -238,11 +239,10 @@ def sampler_kernel(dim: int):
     once (7-9 s) into numba's on-disk cache."""
 
     @njit(parallel=True, cache=True, nogil=True)
-    def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, labels, write_labels, block, fold, examined):  # noqa: PLR0913
+    def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, block, fold, examined):  # noqa: PLR0913
         """One context per b: prototypes (B, C, d) float64 (drawn here when `draw_prototypes`, else
         read), y_query (B,) int64, x (B, C*k, d) grouped by class (row c*k + j: the j-th kept point of
-        class c), x_query (B, d); with `write_labels`, labels (B, C*k + 1, C) gets the one-hot labels
-        of the context rows and zeros on the query row. With `fold`, once a single class still needs
+        class c), x_query (B, d). With `fold`, once a single class still needs
         points, candidates are mirrored into a half or a quarter of the sphere that holds its region.
         examined (B,) int64, unless empty, gets the number of candidates each context examined.
         """
@@ -282,12 +282,6 @@ def sampler_kernel(dim: int):
                         break
                 yq = np.int64(bits % uint64(C))
                 y_query[b] = yq
-                if write_labels:  # class by class: contiguous writes into feature-major tokens
-                    for c in range(C):
-                        for i in range(C * k + 1):
-                            labels[b, i, c] = 0.0
-                        for i in range(c * k, (c + 1) * k):
-                            labels[b, i, c] = 1.0
                 need[:] = k
                 need[yq] += 1
                 have[:] = 0

@@ -207,11 +207,8 @@ def sample_tokens(
     if d == 2:
         ctx = sample_contexts(batch_size, n=n, d=d, C=C, seed=seed, dtype=dtype)
         return (ctx.tokens() if out is None else out.copy_(ctx.tokens())), ctx.y_query
-    gen = _make_generator(seed, None, torch.device("cpu"))
     tokens = torch.empty(batch_size, d + C, n + 1, dtype=dtype).mT if out is None else out  # (B, n+1, d+C), feature-major
-    _, _, _, y_query = _sample_by_rejection_compiled(batch_size, n // C, C, d, gen, dtype, x=tokens[:, :n, :d],
-                                                     x_query=tokens[:, n, :d], labels=tokens[:, :, d:])
-    return tokens, y_query
+    return TokenSampler(tokens, n=n, d=d, C=C)(seed)
 
 
 class TokenSampler:
@@ -236,8 +233,7 @@ class TokenSampler:
             from icl_lib._compiled_sampler import BLOCK, sampler_kernel
 
             self._kernel, self._block = sampler_kernel(d), BLOCK
-            self._arrays = (np.empty((batch_size, C, d)), self.y_query.numpy(), out[:, :n, :d].numpy(), out[:, n, :d].numpy(),
-                            out[:, :, d:].numpy())
+            self._arrays = (np.empty((batch_size, C, d)), self.y_query.numpy(), out[:, :n, :d].numpy(), out[:, n, :d].numpy())
             self._none = np.empty(0, dtype=np.int64)
             labels = torch.zeros(n + 1, C, dtype=out.dtype)  # row c*k + j: class c; the query row: zeros
             labels[torch.arange(n), torch.arange(n) // (n // C)] = 1.0
@@ -249,9 +245,8 @@ class TokenSampler:
                                             out=self.out)
             return tokens, self.y_query.copy_(y_query)
         context_seed = _kernel_seed(_make_generator(seed, None, torch.device("cpu")))
-        z, y_query, x, x_query, labels = self._arrays
-        self._kernel(np.uint64(context_seed), self.n // self.C, True, z, y_query, x, x_query, labels, False, self._block, True,
-                     self._none)
+        z, y_query, x, x_query = self._arrays
+        self._kernel(np.uint64(context_seed), self.n // self.C, True, z, y_query, x, x_query, self._block, True, self._none)
         return self.out, self.y_query
 
 
@@ -332,15 +327,14 @@ def _kernel_seed(gen: torch.Generator) -> int:
 
 
 def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: torch.Generator, dtype: torch.dtype,  # noqa: N803, PLR0913
-                                  prototypes: torch.Tensor | None = None, *, x: torch.Tensor | None = None,
-                                  x_query: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                                  mirror: bool = True, examined: np.ndarray | None = None):
+                                  prototypes: torch.Tensor | None = None, *, mirror: bool = True,
+                                  examined: np.ndarray | None = None):
     """d >= 3 on the CPU: the same rule as `_sample_by_rejection`, one compiled loop per context.
 
     Each context's prototypes (unless given), query class and candidates come from its own stream
     (see `icl_lib._compiled_sampler`). Candidates are drawn and labelled in float64; the kept points
-    are written in `dtype`, into `x` (B, C*k, d) and `x_query` (B, d) when given (views of a token
-    matrix, say), and the one-hot labels into `labels` (B, C*k+1, C) when given. `examined` (B,)
+    are written in `dtype`, into x (B, C*k, d) and x_query (B, d) (`TokenSampler` has the kernel
+    write them into a token matrix instead). `examined` (B,)
     int64, when given, gets each context's number of candidates; `mirror=False` turns the
     mirroring of the last open region off (see `icl_lib._compiled_sampler`).
     Returns x, x_query, prototypes (B, C, d) in float64, y_query (B,).
@@ -353,11 +347,9 @@ def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: 
     else:
         z = prototypes.detach().to(device="cpu", dtype=torch.float64).contiguous()
     y_query = torch.empty(batch_size, dtype=torch.int64)
-    x = torch.empty(batch_size, C * k, d, dtype=dtype) if x is None else x
-    x_query = torch.empty(batch_size, d, dtype=dtype) if x_query is None else x_query
-    labels_np = labels.numpy() if labels is not None else np.empty((0, 0, 0), dtype=x.numpy().dtype)
+    x, x_query = torch.empty(batch_size, C * k, d, dtype=dtype), torch.empty(batch_size, d, dtype=dtype)
     sampler_kernel(d)(np.uint64(seed), k, prototypes is None, z.numpy(), y_query.numpy(), x.numpy(), x_query.numpy(),
-                      labels_np, labels is not None, BLOCK, mirror, np.empty(0, dtype=np.int64) if examined is None else examined)
+                      BLOCK, mirror, np.empty(0, dtype=np.int64) if examined is None else examined)
     return x, x_query, z, y_query
 
 

@@ -35,7 +35,7 @@ from tqdm import tqdm
 import icl_lib
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
-from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler, sample_contexts, sample_tokens
+from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler, sample_contexts
 from icl_lib.validation import check_choice, check_positive_float, check_positive_int
 
 __all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "run_key", "config_from_profile"]
@@ -156,15 +156,8 @@ def _stream_seed(config: TrainConfig, stream: int, step: int) -> int:
 
 def _batch(config: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokens and query labels of training step `step`: (B, n+1, d+C), (B,); with independent
-    data per member, (S, B, n+1, d+C), (S, B). The tokens are stored feature-major."""
-    def draw(stream: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return sample_tokens(config.batch_size, n=config.n, d=config.d, C=config.C, seed=_stream_seed(config, stream, step),
-                             dtype=getattr(torch, config.dtype))
-
-    if config.shared_data:
-        return draw(0)
-    tokens, labels = zip(*(draw(s + 1) for s in range(config.ensemble)), strict=True)
-    return torch.stack([t.mT for t in tokens]).mT, torch.stack(labels)  # keeps the feature-major storage
+    data per member, (S, B, n+1, d+C), (S, B). The tokens are stored feature-major, in new tensors."""
+    return _Batches(config)(step)
 
 
 class _Batches:

@@ -167,7 +167,7 @@ def _compiled(seed, B, C, d, k, *, block=16, fold=True, prototypes=None):  # noq
     z = np.empty((B, C, d)) if prototypes is None else np.ascontiguousarray(np.broadcast_to(prototypes, (B, C, d)))
     y_query, examined = np.empty(B, dtype=np.int64), np.empty(B, dtype=np.int64)
     x, x_query = np.empty((B, C * k, d)), np.empty((B, d))
-    sampler_kernel(d)(np.uint64(seed), k, prototypes is None, z, y_query, x, x_query, np.empty((0, 0, 0)), False, block,
+    sampler_kernel(d)(np.uint64(seed), k, prototypes is None, z, y_query, x, x_query, block,
                       fold, examined)
     return z, y_query, x, x_query, examined
 
@@ -191,8 +191,8 @@ def test_a_sampler_kernel_refuses_arrays_of_another_dimension():
 
     z, y_query = np.empty((4, 5, 3)), np.empty(4, dtype=np.int64)
     with pytest.raises(ValueError, match="dimension"):
-        sampler_kernel(4)(np.uint64(0), 2, True, z, y_query, np.empty((4, 10, 3)), np.empty((4, 3)), np.empty((0, 0, 0)),
-                          False, 16, True, np.empty(0, dtype=np.int64))
+        sampler_kernel(4)(np.uint64(0), 2, True, z, y_query, np.empty((4, 10, 3)), np.empty((4, 3)),
+                          16, True, np.empty(0, dtype=np.int64))
 
 
 def test_compiled_sampler_result_does_not_depend_on_the_block_size():
