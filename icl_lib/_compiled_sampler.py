@@ -1,11 +1,13 @@
-"""Compiled (numba) rejection sampler for d >= 3 on the CPU, used by `icl_lib.tasks`.
+"""Compiled (numba) samplers of the task on the CPU, used by `icl_lib.tasks`: rejection for
+d >= 3, arcs for d = 2 (`arc_sample`).
 
-Each context has its own xoshiro256** stream seeded from (seed, context index), so the result
-does not depend on how contexts are spread over threads. From that stream, in order:
+Each context has its own xoshiro256** stream seeded from (seed, context index), so a context
+depends neither on the batch it is drawn in nor on how contexts are spread over threads. From
+that stream, in order:
 
 1. the C prototypes (normalised standard normals), unless they are given;
 2. the query's class, uniform on 0..C-1 (exact: rejection of the top partial range);
-3. an i.i.d. stream of uniform candidates (normalised standard normals): the first k candidates
+3. (d >= 3) an i.i.d. stream of uniform candidates (normalised standard normals): the first k candidates
    of each class are kept and the next one of the query's class is the query. Since the
    candidates are i.i.d., each kept point is uniform within its region and independent of the
    others; the prototypes are never redrawn.
@@ -161,6 +163,75 @@ def _label(z, g, m, d):
     return label
 
 
+@njit(inline="always")
+def _context_start(seed, b, draw_prototypes, z, d):
+    """The start of context b's stream, the same for every d: its C prototypes z (C, d), drawn as
+    normalised standard normals unless given, then the query's class, uniform on 0..C-1 (exact:
+    the partial range [0, 2^64 mod C) is rejected). Returns the class and the stream's state."""
+    s0, s1, s2, s3 = _seeded_state(seed, b)
+    C = z.shape[0]  # noqa: N806
+    if draw_prototypes:
+        for c in range(C):
+            norm = 0.0
+            for j in range(d):
+                z[c, j], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+                norm += z[c, j] * z[c, j]
+            norm = np.sqrt(norm)
+            for j in range(d):
+                z[c, j] /= norm
+    low = (uint64(0) - uint64(C)) % uint64(C)  # 2^64 mod C: [low, 2^64) holds each residue equally often
+    while True:
+        bits, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
+        if bits >= low:
+            break
+    return np.int64(bits % uint64(C)), s0, s1, s2, s3
+
+
+@njit
+def class_arcs(z, start, width):
+    """d = 2: the region of each prototype z_c (rows of z (C, 2)) is the arc of the circle between
+    the midpoints to its two angular neighbours: angles [start[c], start[c] + width[c]]. The arcs
+    are disjoint and their widths sum to 2 pi (the tests check both)."""
+    C = z.shape[0]  # noqa: N806
+    angle = np.empty(C)
+    for c in range(C):
+        angle[c] = np.arctan2(z[c, 1], z[c, 0])
+    order = np.argsort(angle)
+    for i in range(C):
+        c = order[i]
+        previous = angle[order[i - 1]] - (2.0 * np.pi if i == 0 else 0.0)
+        following = angle[order[i + 1]] if i + 1 < C else angle[order[0]] + 2.0 * np.pi
+        start[c] = 0.5 * (previous + angle[c])
+        width[c] = 0.5 * (following - previous)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def arc_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, block, fold, examined):
+    """d = 2, with the signature of the rejection kernel (`block`, `fold` and `examined` unused): on
+    the circle a class region is an arc (`class_arcs`), so each point is drawn directly as a uniform
+    angle inside its class's arc, without rejection (the smallest arc is heavy-tailed, and rejection
+    would stall on it). Context b's stream starts as for every d (`_context_start`), then gives the
+    k angles of class 0, those of class 1, ..., and the query's angle last."""
+    B, C, _ = prototypes.shape  # noqa: N806
+    if prototypes.shape[2] != 2 or x.shape[2] != 2 or x_query.shape[1] != 2:
+        raise ValueError("the arrays' dimension is not the one this kernel was compiled for")
+    for b in prange(B):
+        z = prototypes[b]
+        yq, s0, s1, s2, s3 = _context_start(seed, b, draw_prototypes, z, 2)
+        y_query[b] = yq
+        start, width = np.empty(C), np.empty(C)
+        class_arcs(z, start, width)
+        for c in range(C + 1):
+            cls = yq if c == C else c
+            for j in range(1 if c == C else k):
+                bits, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
+                theta = start[cls] + width[cls] * ((bits >> uint64(11)) * (1.0 / 9007199254740992.0))  # [0, 1)
+                if c == C:
+                    x_query[b, 0], x_query[b, 1] = np.cos(theta), np.sin(theta)
+                else:
+                    x[b, c * k + j, 0], x[b, c * k + j, 1] = np.cos(theta), np.sin(theta)
+
+
 @njit
 def _tail_fold(z, c, w):
     """Mirrors for the region of class c: unit rows of w (2, d) such that the region lies in
@@ -233,10 +304,11 @@ def _fold(g, m, w, n_fold, d):
 
 @functools.cache
 def sampler_kernel(dim: int):
-    """The sampler compiled for contexts in dimension `dim`. With the dimension a compile-time
-    constant the loops over coordinates unroll: 5-9% faster at d = 5, 11-13% at d = 3 and within
-    the noise at d = 10 than one kernel for every d (same contexts bit for bit). Each d compiles
-    once (7-9 s) into numba's on-disk cache."""
+    """The sampler compiled for contexts in dimension `dim` (d = 2: `arc_sample`). With the
+    dimension a compile-time constant the loops over coordinates unroll. Each d compiles once into
+    numba's on-disk cache."""
+    if dim == 2:
+        return arc_sample
 
     @njit(parallel=True, cache=True, nogil=True)
     def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, block, fold, examined):  # noqa: PLR0913
@@ -250,7 +322,6 @@ def sampler_kernel(dim: int):
         d = dim  # a compile-time constant
         if prototypes.shape[2] != d or x.shape[2] != d or x_query.shape[1] != d:
             raise ValueError("the arrays' dimension is not the one this kernel was compiled for")
-        low = (uint64(0) - uint64(C)) % uint64(C)  # 2^64 mod C: [low, 2^64) holds each residue equally often
         # Contexts in P fixed chunks, each with its working arrays allocated once (an allocation per
         # context cost 3% of the time); the result does not depend on the chunks (a stream per context).
         P = min(B, 64)  # noqa: N806
@@ -265,22 +336,8 @@ def sampler_kernel(dim: int):
             kept = np.empty((d, C * k + 1))  # the kept candidates, as drawn: column c*k + j, the query last
             inv = np.empty(C * k + 1)
             for b in range(p * B // P, (p + 1) * B // P):
-                s0, s1, s2, s3 = _seeded_state(seed, b)
                 z = prototypes[b]
-                if draw_prototypes:
-                    for c in range(C):
-                        norm = 0.0
-                        for j in range(d):
-                            z[c, j], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
-                            norm += z[c, j] * z[c, j]
-                        norm = np.sqrt(norm)
-                        for j in range(d):
-                            z[c, j] /= norm
-                while True:  # uniform on 0..C-1: reject the partial range [0, low)
-                    bits, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
-                    if bits >= low:
-                        break
-                yq = np.int64(bits % uint64(C))
+                yq, s0, s1, s2, s3 = _context_start(seed, b, draw_prototypes, z, d)
                 y_query[b] = yq
                 need[:] = k
                 need[yq] += 1

@@ -13,11 +13,15 @@ short keeps drawing from its own stream; the prototypes are never redrawn (that 
 task against contexts with a small region). On the circle (d = 2) a region is an arc between
 two midpoints, so points are drawn directly as angles inside the arc, without rejection: the
 smallest arc is heavy-tailed and rejection would stall on it.
+
+Every context comes from its own random stream (`icl_lib._compiled_sampler`), derived from the
+seed and its index in the batch, so `sample_contexts(m, seed=s)` is the first m contexts of
+`sample_contexts(M, seed=s)` for any M >= m. Which seed a data set uses is decided in one place,
+`icl_lib.streams`, so that data sets of different purposes never share a stream.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -27,9 +31,9 @@ from icl_lib.validation import check_choice, check_positive_int
 
 # Identifies the random stream that a seed produces. Change it whenever a seed would give other
 # contexts (a new sampling algorithm): it is part of every run's cache key.
-SAMPLER_VERSION = ("5: torch arcs (d=2) and torch rejection (CUDA), float64 prototypes; compiled per-context xoshiro256** "
-                   "+ ziggurat for prototypes, query class and candidates in blocks of 16, last region's candidates "
-                   "mirrored into a half or quarter sphere (d>=3, CPU)")
+SAMPLER_VERSION = ("6: seed hashed by numpy's SeedSequence; compiled per-context xoshiro256** + ziggurat for prototypes "
+                   "and query class, then arcs by angle (d=2) or candidates in blocks of 16 with the last region's "
+                   "candidates mirrored into a half or quarter sphere (d>=3); CPU for every device")
 
 __all__ = [
     "SAMPLER_VERSION",
@@ -127,21 +131,33 @@ def _check_token_buffer(out: torch.Tensor, batch_size: int, n: int, d: int, C: i
                          f"on {out.device}, strides {out.stride()}")
 
 
-def _make_generator(seed: int | None, generator: torch.Generator | None, device: torch.device) -> torch.Generator:
-    if generator is not None:
-        if seed is not None:
-            raise ValueError("pass either seed= or generator=, not both")
-        return generator
+def _check_seed(seed: object) -> int:
     if seed is None:
-        raise ValueError("pass seed= (an int) or generator= (a torch.Generator): sampling is always seeded")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError("pass seed= (a non-negative int): sampling is always seeded")
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative int")
-    return torch.Generator(device=device).manual_seed(seed)
+    return int(seed)
 
 
-def _uniform_sphere(shape: tuple[int, ...], d: int, gen: torch.Generator, device, dtype) -> torch.Tensor:
-    g = torch.randn(*shape, d, generator=gen, device=device, dtype=dtype)
-    return g / g.norm(dim=-1, keepdim=True)
+def _kernel_seed(seed: int) -> np.uint64:
+    """The compiled samplers' seed for `seed`, hashed by numpy's SeedSequence so that nearby seeds
+    give unrelated streams; context b's stream derives from it and b."""
+    return np.random.SeedSequence(seed).generate_state(1, np.uint64)[0]
+
+
+def _check_prototypes(prototypes: torch.Tensor, batch_size: int, C: int, d: int) -> torch.Tensor:  # noqa: N803
+    """Given prototypes must be (B, C, d), finite and, within a context, distinct: a repeated or
+    NaN prototype leaves a region empty, and rejection would then never end."""
+    if tuple(prototypes.shape) != (batch_size, C, d):
+        raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
+    z = prototypes.detach().to(device="cpu", dtype=torch.float64)
+    if not torch.isfinite(z).all() or (z.norm(dim=-1) == 0).any():
+        raise ValueError("prototypes must be finite and non-zero")
+    z = z / z.norm(dim=-1, keepdim=True)
+    gap = torch.cdist(z, z) + torch.eye(C, dtype=torch.float64) * 3  # the diagonal out of the way
+    if (gap < 1e-12).any():
+        raise ValueError("prototypes of one context must be distinct (two equal ones leave a class without a region)")
+    return z.contiguous()
 
 
 def sample_contexts(
@@ -151,33 +167,24 @@ def sample_contexts(
     d: int = 5,
     C: int = 5,  # noqa: N803
     seed: int | None = None,
-    generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
     prototypes: torch.Tensor | None = None,
 ) -> Contexts:
-    """Sample `batch_size` contexts of the task of Section 2.1, exactly, vectorized over the batch.
+    """Sample `batch_size` contexts of the task of Section 2.1, exactly, one stream per context.
 
     `prototypes` (B, C, d) may be given to condition on fixed class vectors (used by the tests of
-    uniformity within a region); otherwise they are drawn uniformly on S^{d-1}.
+    uniformity within a region); otherwise they are drawn uniformly on S^{d-1}. Sampling runs on
+    the CPU (a compiled loop per context) for every `device`; the contexts are then moved there.
     See chapter `01_task`.
     """
     _check_task_arguments(batch_size, n, d, C)
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    gen = _make_generator(seed, generator, device)
-    if prototypes is not None and prototypes.shape != (batch_size, C, d):
-        raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
-    if d > 2 and device.type == "cpu":  # compiled: prototypes, query classes and points from per-context streams
-        x, x_query, prototypes, y_query = _sample_by_rejection_compiled(batch_size, n // C, C, d, gen, dtype, prototypes)
-        prototypes = prototypes.to(dtype)
-    else:
-        prototypes, y_query = _draw_classes(batch_size, C, d, gen, device, dtype, prototypes)
-        if d == 2:
-            x, x_query = _sample_arcs(prototypes, n // C, y_query, gen)
-        else:  # CUDA: batched torch rejection on the device
-            x, x_query = _sample_by_rejection(prototypes, n // C, y_query, gen)
-    y = torch.arange(C, device=device).repeat_interleave(n // C).expand(batch_size, n).contiguous()
-    return Contexts(x=x, y=y, x_query=x_query, y_query=y_query, prototypes=prototypes)
+    seed = _check_seed(seed)
+    z = None if prototypes is None else _check_prototypes(prototypes, batch_size, C, d)
+    x, x_query, z, y_query = _sample_compiled(batch_size, n // C, C, d, seed, dtype, z)
+    y = torch.arange(C).repeat_interleave(n // C).expand(batch_size, n).contiguous()
+    ctx = Contexts(x=x, y=y, x_query=x_query, y_query=y_query, prototypes=z.to(dtype))
+    return ctx if device is None or torch.device(device).type == "cpu" else ctx.to(device)
 
 
 def sample_tokens(
@@ -192,10 +199,10 @@ def sample_tokens(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`sample_contexts(...).tokens()` and `.y_query` for the same arguments, without the Contexts.
 
-    The training fast path: on the CPU with d >= 3 the compiled sampler writes the points and the
-    labels straight into the token matrix. The tokens (B, n+1, d+C) are a transposed view of
-    feature-major storage (B, d+C, n+1), the layout the compiled training step reads; torch ops
-    take either. Equal to the general path (a test checks it).
+    The training fast path: the compiled sampler writes the points straight into the token matrix.
+    The tokens (B, n+1, d+C) are a transposed view of feature-major storage (B, d+C, n+1), the
+    layout the compiled training step reads; torch ops take either. Equal to
+    `sample_contexts(...).tokens()` (a test checks it).
 
     `out`, a CPU tensor of that shape, dtype and storage (`torch.empty(B, d+C, n+1).mT`), is
     overwritten entirely and returned instead of a new tensor (`TokenSampler` reuses one buffer
@@ -204,9 +211,6 @@ def sample_tokens(
     _check_task_arguments(batch_size, n, d, C)
     if out is not None:
         _check_token_buffer(out, batch_size, n, d, C, dtype)
-    if d == 2:
-        ctx = sample_contexts(batch_size, n=n, d=d, C=C, seed=seed, dtype=dtype)
-        return (ctx.tokens() if out is None else out.copy_(ctx.tokens())), ctx.y_query
     tokens = torch.empty(batch_size, d + C, n + 1, dtype=dtype).mT if out is None else out  # (B, n+1, d+C), feature-major
     return TokenSampler(tokens, n=n, d=d, C=C)(seed)
 
@@ -216,139 +220,49 @@ class TokenSampler:
     buffer `out` and seed after seed: the training loop's sampler. Returns the buffer and a
     query-label tensor that the next call overwrites (a test checks both against `sample_tokens`).
 
-    What does not change from one call to the next is done once: the buffer's views and the
-    working arrays (as ~15 torch calls a step they took ~0.3 ms of a ~10 ms step on one core while
-    the other waited), and, for d >= 3, the label block: context rows are grouped by class, so the
-    one-hot labels are the same in every batch (writing them each time cost 0.4-0.7 ms of a 5-6 ms
-    batch at d = 5). So nothing else may write to the buffer between calls.
+    What does not change from one call to the next is done once: the buffer's views, the working
+    arrays, and the label block: context rows are grouped by class, so the one-hot labels are the
+    same in every batch. So nothing else may write to the buffer between calls.
     """
 
     def __init__(self, out: torch.Tensor, *, n: int, d: int, C: int) -> None:  # noqa: N803
+        from icl_lib._compiled_sampler import BLOCK, sampler_kernel
+
         batch_size = out.shape[0]
         _check_task_arguments(batch_size, n, d, C)
         _check_token_buffer(out, batch_size, n, d, C, out.dtype)
         self.out, self.n, self.d, self.C = out, n, d, C
         self.y_query = torch.empty(batch_size, dtype=torch.int64)
-        if d > 2:
-            from icl_lib._compiled_sampler import BLOCK, sampler_kernel
-
-            self._kernel, self._block = sampler_kernel(d), BLOCK
-            self._arrays = (np.empty((batch_size, C, d)), self.y_query.numpy(), out[:, :n, :d].numpy(), out[:, n, :d].numpy())
-            self._none = np.empty(0, dtype=np.int64)
-            labels = torch.zeros(n + 1, C, dtype=out.dtype)  # row c*k + j: class c; the query row: zeros
-            labels[torch.arange(n), torch.arange(n) // (n // C)] = 1.0
-            out[:, :, d:] = labels
+        self._kernel, self._block = sampler_kernel(d), BLOCK
+        self._arrays = (np.empty((batch_size, C, d)), self.y_query.numpy(), out[:, :n, :d].numpy(), out[:, n, :d].numpy())
+        self._none = np.empty(0, dtype=np.int64)
+        labels = torch.zeros(n + 1, C, dtype=out.dtype)  # row c*k + j: class c; the query row: zeros
+        labels[torch.arange(n), torch.arange(n) // (n // C)] = 1.0
+        out[:, :, d:] = labels
 
     def __call__(self, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.d == 2:
-            tokens, y_query = sample_tokens(self.out.shape[0], n=self.n, d=2, C=self.C, seed=seed, dtype=self.out.dtype,
-                                            out=self.out)
-            return tokens, self.y_query.copy_(y_query)
-        context_seed = _kernel_seed(_make_generator(seed, None, torch.device("cpu")))
         z, y_query, x, x_query = self._arrays
-        self._kernel(np.uint64(context_seed), self.n // self.C, True, z, y_query, x, x_query, self._block, True, self._none)
+        self._kernel(_kernel_seed(_check_seed(seed)), self.n // self.C, True, z, y_query, x, x_query, self._block, True,
+                     self._none)
         return self.out, self.y_query
 
 
-def _draw_classes(batch_size: int, C: int, d: int, gen: torch.Generator, device: torch.device, dtype: torch.dtype,  # noqa: N803
-                  prototypes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The prototypes (B, C, d) (unless given) and the query classes (B,), the first draws of a seed.
+def _sample_compiled(batch_size: int, k: int, C: int, d: int, seed: int, dtype: torch.dtype,  # noqa: N803
+                     prototypes: torch.Tensor | None = None, *, mirror: bool = True, examined: np.ndarray | None = None):
+    """The compiled sampler of dimension d (`icl_lib._compiled_sampler`) into new tensors.
 
-    Prototypes are drawn in float64 whatever the dtype, so a seed gives the same task in either.
-    """
-    if prototypes is None:
-        prototypes = _uniform_sphere((batch_size, C), d, gen, device, torch.float64).to(dtype)
-    else:
-        prototypes = prototypes.to(device=device, dtype=dtype)
-    return prototypes, torch.randint(C, (batch_size,), generator=gen, device=device)
-
-
-def _sample_arcs(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: torch.Generator):
-    """d = 2: points uniform on the arc of each class, drawn as angles (no rejection)."""
-    B, C, _ = prototypes.shape  # noqa: N806
-    # Angles in float64: arcs can be ~1e-4 rad wide, where float32 angles misplace edge points.
-    z = prototypes.to(torch.float64)
-    angle = torch.atan2(z[..., 1], z[..., 0])  # (B, C)
-    order = angle.argsort(dim=-1)
-    sorted_angle = angle.gather(-1, order)  # (B, C) increasing
-    gap_next = torch.diff(sorted_angle, dim=-1, append=sorted_angle[:, :1] + 2 * math.pi)  # to the next prototype
-    gap_prev = gap_next.roll(1, dims=-1)  # from the previous prototype
-    start_sorted = sorted_angle - gap_prev / 2  # the arc of a prototype spans the two midpoints
-    width_sorted = (gap_prev + gap_next) / 2
-    start = torch.empty_like(start_sorted).scatter_(-1, order, start_sorted)  # back to class order
-    width = torch.empty_like(width_sorted).scatter_(-1, order, width_sorted)
-    u = torch.rand(B, C, k + 1, generator=gen, device=prototypes.device, dtype=torch.float64)
-    theta = start[..., None] + width[..., None] * u  # (B, C, k+1)
-    points = torch.stack([theta.cos(), theta.sin()], dim=-1).to(prototypes.dtype)  # (B, C, k+1, 2)
-    x = points[:, :, :k].reshape(B, C * k, 2)
-    x_query = points[torch.arange(B, device=points.device), y_query, k]  # (B, 2)
-    return x.contiguous(), x_query
-
-
-def _sample_by_rejection(prototypes: torch.Tensor, k: int, y_query: torch.Tensor, gen: torch.Generator):
-    """d >= 3: one i.i.d. candidate stream per context; keep the first k of each class, then the query.
-
-    Candidates are labelled before normalisation (argmax_c <g, z_c> does not depend on |g|), and
-    only the kept points are normalised. Drawing the candidates is most of the cost.
-    """
-    B, C, d = prototypes.shape  # noqa: N806
-    device, dtype = prototypes.device, prototypes.dtype
-    # Slot (c, j) holds the j-th kept point of class c; slot (y_query, k) is the query.
-    out = torch.zeros(B, C, k + 1, d, device=device, dtype=dtype)
-    need = torch.full((B, C), k, device=device, dtype=torch.int32)
-    need[torch.arange(B, device=device), y_query] += 1
-    have = torch.zeros(B, C, device=device, dtype=torch.int32)
-    classes = torch.arange(C, device=device)
-    active = torch.arange(B, device=device)
-    chunk = 2 * (k + 1) * C  # about twice an even split; the contexts left after a round have a small region
-    while active.numel() > 0:
-        m = min(chunk, max(64, 2**25 // (active.numel() * d)))  # bound the chunk's memory
-        cand = torch.randn(active.numel(), m, d, generator=gen, device=device, dtype=dtype)  # (A, m, d)
-        label = torch.einsum("amd,acd->amc", cand, prototypes[active]).argmax(dim=-1)  # (A, m)
-        is_class = (label.unsqueeze(-1) == classes).to(torch.int32)  # (A, m, C)
-        rank = is_class.cumsum(dim=1, dtype=torch.int32).gather(-1, label[..., None]).squeeze(-1) - 1  # rank in this chunk
-        have_a, need_a = have[active], need[active]
-        slot = have_a.gather(-1, label) + rank  # (A, m) position in the stream of that class
-        a_idx, m_idx = (slot < need_a.gather(-1, label)).nonzero(as_tuple=True)
-        out[active[a_idx], label[a_idx, m_idx], slot[a_idx, m_idx].long()] = cand[a_idx, m_idx]
-        have_a = torch.minimum(have_a + is_class.sum(dim=1, dtype=torch.int32), need_a)
-        have[active] = have_a
-        active = active[(have_a < need_a).any(dim=-1)]
-        chunk *= 2
-    out = out / out.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(dtype).tiny)
-    x = out[:, :, :k].reshape(B, C * k, d).contiguous()
-    x_query = out[torch.arange(B, device=device), y_query, k]
-    return x, x_query
-
-
-def _kernel_seed(gen: torch.Generator) -> int:
-    """The compiled sampler's seed, the first draw of a generator: the context streams derive from it."""
-    return int(torch.randint(0, 2**62, (1,), generator=gen))
-
-
-def _sample_by_rejection_compiled(batch_size: int, k: int, C: int, d: int, gen: torch.Generator, dtype: torch.dtype,  # noqa: N803, PLR0913
-                                  prototypes: torch.Tensor | None = None, *, mirror: bool = True,
-                                  examined: np.ndarray | None = None):
-    """d >= 3 on the CPU: the same rule as `_sample_by_rejection`, one compiled loop per context.
-
-    Each context's prototypes (unless given), query class and candidates come from its own stream
-    (see `icl_lib._compiled_sampler`). Candidates are drawn and labelled in float64; the kept points
-    are written in `dtype`, into x (B, C*k, d) and x_query (B, d) (`TokenSampler` has the kernel
-    write them into a token matrix instead). `examined` (B,)
-    int64, when given, gets each context's number of candidates; `mirror=False` turns the
-    mirroring of the last open region off (see `icl_lib._compiled_sampler`).
+    Each context's prototypes (unless given, float64 (B, C, d)), query class and points come from
+    its own stream. Points are drawn in float64 and written in `dtype`, into x (B, C*k, d) and
+    x_query (B, d). `examined` (B,) int64, when given, gets each context's number of candidates
+    (d >= 3); `mirror=False` turns the mirroring of the last open region off.
     Returns x, x_query, prototypes (B, C, d) in float64, y_query (B,).
     """
     from icl_lib._compiled_sampler import BLOCK, sampler_kernel
 
-    seed = _kernel_seed(gen)
-    if prototypes is None:
-        z = torch.empty(batch_size, C, d, dtype=torch.float64)
-    else:
-        z = prototypes.detach().to(device="cpu", dtype=torch.float64).contiguous()
+    z = torch.empty(batch_size, C, d, dtype=torch.float64) if prototypes is None else prototypes.clone()
     y_query = torch.empty(batch_size, dtype=torch.int64)
     x, x_query = torch.empty(batch_size, C * k, d, dtype=dtype), torch.empty(batch_size, d, dtype=dtype)
-    sampler_kernel(d)(np.uint64(seed), k, prototypes is None, z.numpy(), y_query.numpy(), x.numpy(), x_query.numpy(),
+    sampler_kernel(d)(_kernel_seed(seed), k, prototypes is None, z.numpy(), y_query.numpy(), x.numpy(), x_query.numpy(),
                       BLOCK, mirror, np.empty(0, dtype=np.int64) if examined is None else examined)
     return x, x_query, z, y_query
 
@@ -363,8 +277,7 @@ def candidate_counts(batch_size: int, *, n: int = 100, d: int = 5, C: int = 5, s
     if d < 3:
         raise ValueError(f"d={d}: candidate counts exist for the rejection sampler only (d >= 3)")
     examined = np.empty(batch_size, dtype=np.int64)
-    _sample_by_rejection_compiled(batch_size, n // C, C, d, _make_generator(seed, None, torch.device("cpu")), torch.float64,
-                                  mirror=mirror, examined=examined)
+    _sample_compiled(batch_size, n // C, C, d, _check_seed(seed), torch.float64, mirror=mirror, examined=examined)
     return examined
 
 
@@ -440,13 +353,14 @@ def region_uniformity(d: int, *, C: int = 5, n: int = 100, n_points: int = 20_00
     One set of prototypes is fixed (seeded). Ours: the points of class c* (the largest region, or
     with region="smallest" the smallest, where the sampler's mirroring acts) from `sample_contexts`
     conditioned on those prototypes (or its queries of class c*, with `query=True`). Reference:
-    i.i.d. uniform points on the sphere kept when their nearest prototype is c*, drawn by an
-    independent numpy stream. The statistic is <x, z_{c*}>. Returns (ours, reference, p_value).
+    i.i.d. uniform points on the sphere kept when their nearest prototype is c*, drawn by numpy's
+    generator (another algorithm than the sampler's, from the same seed). The statistic is
+    <x, z_{c*}>. Returns (ours, reference, p_value).
     """
     from scipy.stats import ks_2samp
 
     check_choice("region", region, ("largest", "smallest"))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_check_seed(seed))
     z = rng.standard_normal((C, d))
     z /= np.linalg.norm(z, axis=-1, keepdims=True)
     reference: list[np.ndarray] = []
@@ -465,7 +379,7 @@ def region_uniformity(d: int, *, C: int = 5, n: int = 100, n_points: int = 20_00
     per_context = 1 if query else n // C
     batch = -(-n_points // per_context) * (C if query else 1)  # queries of class c* are 1/C of the contexts
     protos = torch.as_tensor(z, dtype=torch.float64).expand(batch, C, d).contiguous()
-    ctx = sample_contexts(batch, n=n, d=d, C=C, seed=seed + 1, dtype=torch.float64, prototypes=protos)
+    ctx = sample_contexts(batch, n=n, d=d, C=C, seed=seed, dtype=torch.float64, prototypes=protos)
     pts = ctx.x_query[ctx.y_query == target] if query else ctx.x[ctx.y == target]
     ours = (pts.numpy() @ z[target])[:n_points]
     return ours, ref_stat, float(ks_2samp(ours, ref_stat).pvalue)

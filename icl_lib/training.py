@@ -5,8 +5,9 @@
 - An ensemble of S models (seeds and/or learning rates) is trained in one batched computation;
   Adam and clipping are applied per model, so each member follows exactly the trajectory it
   would follow alone (a test checks this).
-- The batch of step t is drawn from a generator seeded by (data_seed, t): a run resumed from
-  any checkpoint sees the same data, and a background thread may sample ahead (on CUDA).
+- The batch of step t is the data set ("train", data_seed, stream, t) of `icl_lib.streams`
+  (`training_batch`): a run resumed from any checkpoint sees the same data, a background thread
+  may sample ahead (on CUDA), and no evaluation or search set of the book is ever a training batch.
 - On the CPU a step's loss and gradient come from one compiled loop per context
   (`icl_lib._compiled_attention`); on other devices from autograd through `SelfAttention`.
   Tests check the two against each other, and the trainer against a plain twin.
@@ -35,10 +36,12 @@ from tqdm import tqdm
 import icl_lib
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
-from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler, sample_contexts
+from icl_lib.streams import contexts_for, stream_seed
+from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler
 from icl_lib.validation import check_choice, check_positive_float, check_positive_int
 
-__all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "run_key", "config_from_profile"]
+__all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "training_batch", "run_key",
+           "config_from_profile"]
 
 SCHEDULES = ("constant", "warmup_cosine")
 INIT_MODES = ("multiplier", "variance")
@@ -67,7 +70,7 @@ class TrainConfig:
     include_query: bool = True  # the query token attends to itself
     eval_every: int = 100
     n_eval: int = 512  # fixed evaluation set (Appendix G)
-    eval_seed: int = 10_000
+    eval_seed: int = 0  # the evaluation set is the data set ("eval", eval_seed) of icl_lib.streams
     checkpoint_every: int = 1000
     dtype: str = "float32"
 
@@ -87,6 +90,10 @@ class TrainConfig:
         check_choice("dtype", self.dtype, ("float32", "float64"))
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds={self.seeds!r} must be a non-empty tuple of distinct ints")
+        for seed in self.seeds:
+            check_positive_int("seeds", seed, minimum=0)
+        for name in ("data_seed", "eval_seed", "warmup_steps"):
+            check_positive_int(name, getattr(self, name), minimum=0)
         lrs = self.lrs
         if len(lrs) != self.ensemble:
             raise ValueError(f"lr has {len(lrs)} values for {self.ensemble} seeds")
@@ -144,14 +151,25 @@ def init_weights(config: TrainConfig) -> Weights:
 
 
 def eval_contexts(config: TrainConfig) -> Contexts:
-    """The run's fixed evaluation contexts (seeded by `eval_seed`, disjoint from training data)."""
-    return sample_contexts(config.n_eval, n=config.n, d=config.d, C=config.C, seed=config.eval_seed,
-                           dtype=getattr(torch, config.dtype))
+    """The run's fixed evaluation contexts: the data set ("eval", eval_seed), never a training batch."""
+    return contexts_for("eval", config.n_eval, n=config.n, d=config.d, C=config.C, seed=config.eval_seed,
+                        dtype=getattr(torch, config.dtype))
 
 
 def _stream_seed(config: TrainConfig, stream: int, step: int) -> int:
     """The seed of step `step`'s batch of data stream `stream` (0: shared by all members; s + 1: member s's)."""
-    return ((config.data_seed * 1_000_003 + stream) * 10_000_019 + step) % 2**63
+    return stream_seed("train", config.data_seed, stream, step)
+
+
+def training_batch(config: TrainConfig, step: int, member: int = 0, *, dtype: torch.dtype | None = None) -> Contexts:
+    """Exactly the contexts that member `member` trains on at step `step` (0-based), as Contexts
+    (in the run's dtype unless `dtype` is given): what a run saw, for anyone to inspect."""
+    check_positive_int("step", step, minimum=0)
+    if not 0 <= member < config.ensemble:
+        raise ValueError(f"member={member} must be in [0, {config.ensemble}) for a run of {config.ensemble} members")
+    stream = 0 if config.shared_data else member + 1
+    return contexts_for("train", config.batch_size, n=config.n, d=config.d, C=config.C, seed=config.data_seed,
+                        key=(stream, step), dtype=dtype or getattr(torch, config.dtype))
 
 
 def _batch(config: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,11 +180,11 @@ def _batch(config: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 class _Batches:
     """`_batch(config, step)` sampled into one reused CPU buffer (`TokenSampler`), for the training
-    loop: a fresh 8 MB batch a step cost ~1,330 page faults a step whenever glibc malloc served it
-    from new pages (80-87 against 97-114 steps/s). What it returns is overwritten by the next call."""
+    loop: a fresh multi-megabyte batch every step would be served from new pages, each a page
+    fault. What it returns is overwritten by the next call."""
 
     def __init__(self, config: TrainConfig) -> None:
-        shape = (config.batch_size, config.d + config.C, config.n + 1)
+        shape = (config.batch_size, config.d + config.C, config.n + 1)  # feature-major, as the compiled step reads
         self.config, self.tokens = config, torch.empty(shape if config.shared_data else (config.ensemble, *shape),
                                                        dtype=getattr(torch, config.dtype)).mT
         parts = [self.tokens] if config.shared_data else list(self.tokens)

@@ -1,6 +1,5 @@
 """The sampler of Section 2.1: exactness, vectorization, errors."""
 
-import math
 
 import numpy as np
 import pytest
@@ -123,30 +122,81 @@ def test_batch_size_checked():
         sample_contexts(0, seed=0)
 
 
-def test_d2_arcs_cover_the_circle():
-    ctx = sample_contexts(64, n=10, d=2, C=5, seed=2, dtype=torch.float64)
-    theta = torch.atan2(ctx.x[..., 1], ctx.x[..., 0])
-    assert theta.abs().max() <= math.pi + 1e-12
+def _arcs_by_sorting(z):
+    """The arc of each prototype on the circle, computed apart from the sampler: sort the angles;
+    each arc runs from the midpoint to the previous prototype to the midpoint to the next."""
+    angle = np.arctan2(z[:, 1], z[:, 0])
+    order = np.argsort(angle)
+    s = angle[order]
+    before, after = np.roll(s, 1), np.roll(s, -1)
+    before[0] -= 2 * np.pi
+    after[-1] += 2 * np.pi
+    start, end = np.empty_like(angle), np.empty_like(angle)
+    start[order], end[order] = (before + s) / 2, (s + after) / 2
+    return start, end
 
 
-@pytest.mark.parametrize("d", [3, 10])
-def test_torch_rejection_path_used_on_cuda_is_exact(d):
-    """The batched torch rejection (the sampler on CUDA devices), run on the CPU: membership, balance,
-    and the distribution within a class equal to the compiled CPU sampler's."""
-    from icl_lib.tasks import _sample_by_rejection
+def _outside_own_arc(points, labels, start, width):
+    """Which points lie outside the arc [start, start + width] of their label (angles mod 2 pi)."""
+    offset = (np.arctan2(points[:, 1], points[:, 0]) - start[labels]) % (2 * np.pi)
+    return offset > width[labels] + 1e-12
 
-    gen = torch.Generator().manual_seed(5)
-    z = torch.randn(2000, 5, d, generator=gen, dtype=torch.float64)
-    z = z / z.norm(dim=-1, keepdim=True)
-    y_query = torch.randint(5, (2000,), generator=gen)
-    x, x_query = _sample_by_rejection(z, 4, y_query, gen)
-    y = torch.arange(5).repeat_interleave(4).expand(2000, 20)
-    assert (nearest_prototype(x, z) == y).all()
-    assert (nearest_prototype(x_query[:, None], z)[:, 0] == y_query).all()
-    compiled = sample_contexts(2000, n=20, d=d, C=5, seed=6, dtype=torch.float64, prototypes=z)
-    ours = (x * z.gather(1, y[..., None].expand(-1, -1, d))).sum(-1).flatten()
-    theirs = (compiled.x * z.gather(1, compiled.y[..., None].expand(-1, -1, d))).sum(-1).flatten()
-    assert ks_2samp(ours.numpy(), theirs.numpy()).pvalue > 1e-3
+
+def test_d2_arcs_tile_the_circle_and_hold_their_points():
+    """The sampler's arcs (`class_arcs`) agree with an independent computation, are disjoint and
+    their lengths sum to 2 pi; every context point and query lies in its class's arc."""
+    from icl_lib._compiled_sampler import class_arcs
+
+    ctx = sample_contexts(256, n=20, d=2, C=5, seed=2, dtype=torch.float64)
+    for b in range(ctx.batch_size):
+        z = ctx.prototypes[b].numpy()
+        start, width = np.empty(5), np.empty(5)
+        class_arcs(z, start, width)
+        ref_start, ref_end = _arcs_by_sorting(z)
+        np.testing.assert_allclose(start, ref_start, atol=1e-12)
+        np.testing.assert_allclose(start + width, ref_end, atol=1e-12)
+        assert (width > 0).all() and abs(width.sum() - 2 * np.pi) < 1e-12
+        order = np.argsort(start % (2 * np.pi))  # disjoint: taken in order, each arc ends where the next starts
+        gap = ((start + width)[order] - np.roll(start[order], -1) + np.pi) % (2 * np.pi) - np.pi
+        np.testing.assert_allclose(gap, 0, atol=1e-12)
+        points = np.concatenate([ctx.x[b].numpy(), ctx.x_query[b, None].numpy()])
+        labels = np.concatenate([ctx.y[b].numpy(), [int(ctx.y_query[b])]])
+        assert not _outside_own_arc(points, labels, start, width).any()
+
+
+def test_d2_arc_check_has_power():
+    """The check above catches a point moved just past the end of its arc."""
+    from icl_lib._compiled_sampler import class_arcs
+
+    ctx = sample_contexts(1, n=20, d=2, C=5, seed=2, dtype=torch.float64)
+    start, width = np.empty(5), np.empty(5)
+    class_arcs(ctx.prototypes[0].numpy(), start, width)
+    theta = start[0] + width[0] + 1e-6
+    assert _outside_own_arc(np.array([[np.cos(theta), np.sin(theta)]]), np.array([0]), start, width).all()
+
+
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_a_context_does_not_depend_on_its_batch(d):
+    """Context b comes from its own stream: the first m contexts of a batch of M are the batch of m.
+    (This is what lets the tests of `icl_lib.streams` catch a data set reused across purposes at
+    every d.)"""
+    small = sample_contexts(16, n=20, d=d, C=4, seed=31, dtype=torch.float64)
+    large = sample_contexts(200, n=20, d=d, C=4, seed=31, dtype=torch.float64)
+    for a, b in zip((small.x, small.y_query, small.x_query, small.prototypes),
+                    (large.x, large.y_query, large.x_query, large.prototypes), strict=True):
+        assert torch.equal(a, b[:16])
+
+
+@pytest.mark.parametrize(("z", "message"), [
+    (torch.tensor([[1.0, 0, 0], [float("nan"), 0, 0]]), "finite"),
+    (torch.tensor([[1.0, 0, 0], [2.0, 0, 0]]), "distinct"),
+    (torch.tensor([[1.0, 0], [0.0, 0]]), "non-zero"),
+])
+def test_prototypes_that_leave_a_region_empty_are_refused(z, message):
+    """A NaN or repeated prototype leaves a class without a region: refused at once, never a hang."""
+    d = z.shape[1]
+    with pytest.raises(ValueError, match=message):
+        sample_contexts(3, n=4, d=d, C=2, seed=0, prototypes=z.expand(3, 2, d))
 
 
 @pytest.mark.parametrize("d", [2, 3, 10])
@@ -172,18 +222,22 @@ def _compiled(seed, B, C, d, k, *, block=16, fold=True, prototypes=None):  # noq
     return z, y_query, x, x_query, examined
 
 
-def test_the_stream_of_sampler_version_5_is_unchanged():
-    """Values drawn with sampler version 5 before the kernel was compiled once per d. A change
-    that moves them changes every run: it must come with a new SAMPLER_VERSION (and new values)."""
-    assert SAMPLER_VERSION.startswith("5:")
+def test_the_stream_of_sampler_version_6_is_unchanged():
+    """Values drawn with sampler version 6 (d = 5 and d = 2). A change that moves them changes every
+    run: it must come with a new SAMPLER_VERSION (and new values here)."""
+    assert SAMPLER_VERSION.startswith("6:")
     ctx = sample_contexts(16, d=5, seed=123, dtype=torch.float64)
-    assert ctx.y_query.tolist() == [0, 1, 2, 1, 4, 4, 2, 4, 2, 0, 3, 2, 3, 0, 4, 1]
-    np.testing.assert_allclose(ctx.x[0, 0].numpy(), [-0.26538517698470543, -0.008296756399979344, 0.3656268494414564,
-                                                     -0.10024496767956992, 0.886436588308759], rtol=1e-14)
-    np.testing.assert_allclose(ctx.x_query[-1].numpy(), [0.5817520893551074, -0.4951769310811493, -0.3794064715178153,
-                                                         0.4536995201384873, -0.2580150930711796], rtol=1e-14)
-    assert candidate_counts(16, d=5, seed=123).tolist() == [117, 149, 118, 127, 155, 117, 122, 137, 127, 143, 125, 158,
-                                                            166, 149, 152, 115]
+    assert ctx.y_query.tolist() == [4, 4, 3, 1, 3, 1, 4, 0, 1, 3, 4, 4, 0, 2, 1, 2]
+    np.testing.assert_allclose(ctx.x[0, 0].numpy(), [0.2559574838963622, -0.5757655312246754, 0.38896067829319264,
+                                                     -0.4403648409899008, -0.5077087915849495], rtol=1e-14)
+    np.testing.assert_allclose(ctx.x_query[-1].numpy(), [0.4283153875933653, 0.5591824321058173, -0.16873502601559873,
+                                                         -0.06664272188582084, 0.6862566393049561], rtol=1e-14)
+    assert candidate_counts(16, d=5, seed=123).tolist() == [120, 240, 142, 190, 127, 112, 121, 125, 128, 112, 111, 135,
+                                                            136, 148, 121, 138]
+    arcs = sample_contexts(4, d=2, seed=123, dtype=torch.float64)
+    assert arcs.y_query.tolist() == [3, 3, 2, 4]
+    np.testing.assert_allclose(arcs.x[0, 0].numpy(), [-0.15816168918136828, -0.9874132266054046], rtol=1e-14)
+    np.testing.assert_allclose(arcs.x_query[-1].numpy(), [-0.5082819920766386, -0.861190696960089], rtol=1e-14)
 
 
 def test_a_sampler_kernel_refuses_arrays_of_another_dimension():
@@ -277,9 +331,9 @@ def test_mirrored_candidates_keep_the_law_of_the_smallest_region():
 
 def test_candidate_counts_are_those_of_sample_contexts():
     """candidate_counts(seed=s) counts the candidates of the contexts sample_contexts(seed=s) returns."""
-    from icl_lib.tasks import _make_generator
+    from icl_lib.tasks import _kernel_seed
 
-    kernel_seed = int(torch.randint(0, 2**62, (1,), generator=_make_generator(3, None, torch.device("cpu"))))
+    kernel_seed = _kernel_seed(3)
     for mirror in (True, False):
         *_, examined = _compiled(kernel_seed, 256, 5, 4, 4, fold=mirror)
         assert np.array_equal(candidate_counts(256, n=20, d=4, C=5, seed=3, mirror=mirror), examined)
