@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from icl_lib import paper
 from icl_lib.kernels import Kernel
 from icl_lib.tasks import Contexts
 
@@ -125,12 +126,7 @@ def grid_search_kernel_gd(
     return float(etas[i]), float(sigma2s[j]), losses
 
 
-def adaptive_grid(d: int, points: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (c_eta, c_sigma) log grids of Appendix G for dimension d.
-
-    c_sigma: d=2 [10^0, 10^3.5]; d=3, 5 [10^-1, 10^2]; d=10 [10^-3, 10^1].
-    c_eta: d=2, 3, 5 [10^-1, 10^2]; d=10 [10^1, 10^4]. Other d use the nearest listed range.
-    """
-    sigma_exp = (0, 3.5) if d <= 2 else (-1, 2) if d <= 7 else (-3, 1)
-    eta_exp = (-1, 2) if d <= 7 else (1, 4)
+def adaptive_grid(d: int, points: int = paper.GRID_POINTS) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (c_eta, c_sigma) log grids of Appendix G for dimension d (`icl_lib.paper.adaptive_grid_exponents`)."""
+    eta_exp, sigma_exp = paper.adaptive_grid_exponents(d)
     return log_grid(*eta_exp, points), log_grid(*sigma_exp, points)

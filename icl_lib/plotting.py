@@ -238,7 +238,10 @@ ALGORITHM_COLOURS = {"selection": "#1f77b4", "elimination": "#d62728", "neither"
 
 def plot_algorithm_counts(panels: dict[str, tuple[list[int], dict[str, list[int]]]], *, n_seeds: int):
     """Figure 11: per swept quantity (panel title -> (values, counts per algorithm)), stacked bars of
-    how many seeds learned each algorithm, with the proportion of selection written above."""
+    how many seeds learned each algorithm, with the proportion of selection written above and the
+    95% Wilson intervals of the selection and elimination counts as error bars (chapter 7)."""
+    from icl_lib.verdicts import wilson_interval
+
     use_style()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 2.9), squeeze=False)
     for ax, (title, (values, counts)) in zip(axes[0], panels.items(), strict=True):
@@ -246,6 +249,12 @@ def plot_algorithm_counts(panels: dict[str, tuple[list[int], dict[str, list[int]
         bottom = np.zeros(len(values))
         for name, colour in ALGORITHM_COLOURS.items():
             ax.bar(pos, counts[name], bottom=bottom, color=colour, label=name, width=0.7)
+            if name in ("selection", "elimination"):  # the interval of this count, drawn at the top of its bar segment
+                top = bottom + np.asarray(counts[name], dtype=float)
+                bounds = np.array([wilson_interval(k, n_seeds) for k in counts[name]]) * n_seeds  # (len, 2)
+                ax.errorbar(pos + (0.12 if name == "elimination" else -0.12), top,
+                            yerr=[top - bottom - bounds[:, 0], bounds[:, 1] - (top - bottom)], fmt="none", ecolor="black",
+                            elinewidth=0.8, capsize=2)
             bottom += np.asarray(counts[name], dtype=float)
         for x, sel in zip(pos, counts["selection"], strict=True):
             ax.text(x, n_seeds * 1.02, f"{sel / n_seeds:.0%}", ha="center", va="bottom", fontsize=8)

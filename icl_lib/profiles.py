@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from icl_lib import paper
 from icl_lib.validation import check_choice, check_positive_int
 
-__all__ = ["PROFILES", "PAPER_SOFTMAX_LR", "Profile", "get_profile", "check_parameters", "resolve_device", "paper_softmax_lr"]
+__all__ = ["PROFILES", "Profile", "get_profile", "check_parameters", "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -47,37 +48,32 @@ class Profile:
         if kind == "dynamics":  # one ensemble member per learning rate compared
             settings["lr"] = tuple(self.dynamics_setting["lrs"])
         if settings["lr"] is None:
-            settings["lr"] = paper_softmax_lr(d)
+            settings["lr"] = paper.softmax_lr(d)
         return settings
 
 
-# Linear SA: the paper trains 200k steps of 2048 contexts at a constant 5e-5, clip 0.001 (Appendix G).
-# The book profile keeps the paper's learning rate and clipping and shortens the budget (10k steps of
-# 1024), which reaches cos sim > 0.999 for d = 2..10; smoke uses a fast schedule (seconds, tests only).
-_PAPER_LINEAR = {"steps": 200_000, "batch_size": 2048, "lr": 5e-5, "clip": 1e-3, "schedule": "constant",
-                 "warmup_steps": 0, "eval_every": 100, "checkpoint_every": 5000}
-# Softmax SA: 2M steps at a constant, dimension-dependent rate (Appendix G). At that rate the model
-# stays on its initial plateau for a long time; the book profile uses warm-up + cosine decay from
-# 3e-2 and chapter 04 also runs the paper's constant rate at the book's budget, to show where it stands.
-# Smoke softmax: 1000 steps of 256 contexts (seconds). At 400 steps the model was still far from Eq. 1's
-# optimum (c_sigma 18 against 30-40), and chapter 04's cos-sim check passed or failed depending on which
-# point of the coarse grid the search contexts picked (0.68-0.88 over seeds); at 1000 steps it is 0.96-0.98.
-PAPER_SOFTMAX_LR = {2: 6e-4, 3: 3e-5, 5: 1e-4, 10: 5e-4}
-_PAPER_SOFTMAX = {"steps": 2_000_000, "batch_size": 2048, "lr": None, "clip": 1.0, "schedule": "constant",
-                  "warmup_steps": 0, "eval_every": 100, "checkpoint_every": 20_000}
+# Linear SA: the paper's rate, clipping and budget (Appendix G, `icl_lib.paper`). The book profile
+# keeps the rate and clipping and shortens the budget (10k steps of 1024), which reaches cos sim >
+# 0.999 for d = 2..10; smoke uses a fast schedule (seconds, tests only).
+_PAPER_LINEAR = {"steps": paper.LINEAR_STEPS, "batch_size": paper.BATCH_SIZE, "lr": paper.LINEAR_LR, "clip": paper.LINEAR_CLIP,
+                 "schedule": "constant", "warmup_steps": 0, "eval_every": paper.EVAL_EVERY, "checkpoint_every": 5000}
+# Softmax SA: 2M steps at a constant, dimension-dependent rate (lr None: `paper.softmax_lr(d)`). At
+# that rate the model stays on its initial plateau for long; the book profile uses warm-up + cosine
+# decay from 3e-2, and chapter 04 also runs the paper's constant rate at the book's budget. Smoke:
+# 1000 steps of 256, the shortest run whose chapter-4 checks do not hinge on the coarse grid's points.
+_PAPER_SOFTMAX = {"steps": paper.SOFTMAX_STEPS, "batch_size": paper.BATCH_SIZE, "lr": None, "clip": paper.SOFTMAX_CLIP,
+                  "schedule": "constant", "warmup_steps": 0, "eval_every": paper.EVAL_EVERY, "checkpoint_every": 20_000}
 # Selection vs elimination (chapter 07, Appendix J / Figure 11): 20 seeds per setting, each with its own
-# initialisation and its own data stream. The paper trains them as its other softmax runs; the book uses
-# the warm-up + cosine schedule of chapter 04 with 1000 steps of 256 contexts, after which every seed at
-# the base setting (d=2, C=5, n=100) has settled on one algorithm or the other (loss ~0.2, from 1.61).
-# Smoke: 4 seeds, 800 steps of 128 (at 300 steps half the seeds were still on the plateau).
-_SELECTION_SWEEP = {"n_seeds": 20, "classes": (2, 4, 5, 10), "dims": (2, 3, 5), "lengths": (20, 50, 100, 200)}
+# initialisation and its own data stream. The book uses chapter 04's warm-up + cosine schedule with
+# 1000 steps of 256 contexts, after which every seed at the base setting has settled on an algorithm.
+# Smoke: 4 seeds, 800 steps of 128 (enough for most seeds to leave the plateau).
+_SELECTION_SWEEP = {"n_seeds": paper.SELECTION_SEEDS, "classes": (2, 4, 5, 10), "dims": (2, 3, 5), "lengths": (20, 50, 100, 200)}
 # d = 10 dynamics (chapter 06, Appendix I / Figure 10): the paper's four constant learning rates, trained
-# side by side on the same batches, "over 60,000 evaluation iterations" (read as 60,000 training steps).
-# The book trains 60,000 steps of 512 contexts (the paper: 2048); 5e-5 and 1e-4 stay on the plateau there.
-# Smoke: d = 3 at 1e-2 and 3e-2, where both leave the plateau within 1000 steps of 128 (at d = 10 none of
-# 3e-3 and 1e-2 did within 1500), so the chapter's comparisons run in CI.
-_PAPER_LRS_D10 = (5e-5, 1e-4, 8e-4, 3e-3)
-_DYNAMICS = {"clip": 1.0, "schedule": "constant", "warmup_steps": 0}
+# side by side on the same batches, for 60,000 evaluations of every 100 steps: 6,000,000 steps of 2048
+# (the paper profile, which stores a snapshot every 5000 steps). The book trains 60,000 steps of 512
+# contexts (1% of the steps, 0.25% of the contexts), where 5e-5 and 1e-4 stay on the plateau. Smoke:
+# d = 3 at 1e-2 and 3e-2, where both leave the plateau within 1000 steps of 128, so the comparisons run in CI.
+_DYNAMICS = {"clip": paper.SOFTMAX_CLIP, "schedule": "constant", "warmup_steps": 0}
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", n_task_checks=512, n_proof_contexts=16, n_uniformity=2_000, dims=(3,), n_search=1000,
                      n_eval=128, n_align=32,
@@ -91,29 +87,26 @@ PROFILES: dict[str, Profile] = {
                      selection_sweep={"n_seeds": 4, "classes": (2, 5), "dims": (2,), "lengths": (100,)},
                      dynamics=_DYNAMICS | {"steps": 1000, "batch_size": 128, "eval_every": 50, "checkpoint_every": 1000},
                      dynamics_setting={"d": 3, "lrs": (1e-2, 3e-2)}),
-    "book": Profile("book", n_task_checks=10_000, n_proof_contexts=512, n_uniformity=20_000, dims=(2, 3, 5, 10),
-                    n_search=10_000, n_eval=512, n_align=100,
+    "book": Profile("book", n_task_checks=10_000, n_proof_contexts=512, n_uniformity=20_000, dims=paper.DIMS,
+                    n_search=paper.N_SEARCH, n_eval=paper.N_EVAL, n_align=paper.N_ALIGN,
                     linear={"steps": 10_000, "batch_size": 1024, "lr": 5e-5, "clip": 1e-3, "schedule": "constant",
                             "warmup_steps": 0, "eval_every": 250, "checkpoint_every": 2500},
                     softmax={"steps": 3000, "batch_size": 1024, "lr": 3e-2, "clip": 1.0, "schedule": "warmup_cosine",
                              "warmup_steps": 200, "final_lr_fraction": 0.02, "eval_every": 100, "checkpoint_every": 500},
-                    grid_points=100,
+                    grid_points=paper.GRID_POINTS,
                     selection={"steps": 1000, "batch_size": 256, "lr": 3e-2, "clip": 1.0, "schedule": "warmup_cosine",
                                "warmup_steps": 70, "final_lr_fraction": 0.02, "eval_every": 100, "checkpoint_every": 500},
                     selection_sweep=_SELECTION_SWEEP,
                     dynamics=_DYNAMICS | {"steps": 60_000, "batch_size": 512, "eval_every": 500, "checkpoint_every": 5000},
-                    dynamics_setting={"d": 10, "lrs": _PAPER_LRS_D10}),
-    "paper": Profile("paper", n_task_checks=10_000, n_proof_contexts=2048, n_uniformity=100_000, dims=(2, 3, 5, 10),
-                     n_search=10_000, n_eval=512, n_align=100, linear=_PAPER_LINEAR, softmax=_PAPER_SOFTMAX,
-                     grid_points=100, selection=_PAPER_SOFTMAX, selection_sweep=_SELECTION_SWEEP,
-                     dynamics=_DYNAMICS | {"steps": 60_000, "batch_size": 2048, "eval_every": 500, "checkpoint_every": 5000},
-                     dynamics_setting={"d": 10, "lrs": _PAPER_LRS_D10}),
+                    dynamics_setting={"d": paper.D10, "lrs": paper.D10_LRS}),
+    "paper": Profile("paper", n_task_checks=10_000, n_proof_contexts=2048, n_uniformity=100_000, dims=paper.DIMS,
+                     n_search=paper.N_SEARCH, n_eval=paper.N_EVAL, n_align=paper.N_ALIGN, linear=_PAPER_LINEAR,
+                     softmax=_PAPER_SOFTMAX, grid_points=paper.GRID_POINTS, selection=_PAPER_SOFTMAX,
+                     selection_sweep=_SELECTION_SWEEP,
+                     dynamics=_DYNAMICS | {"steps": paper.D10_STEPS, "batch_size": paper.BATCH_SIZE, "eval_every": 5000,
+                                           "checkpoint_every": 50_000},
+                     dynamics_setting={"d": paper.D10, "lrs": paper.D10_LRS}),
 }
-
-
-def paper_softmax_lr(d: int) -> float:
-    """The paper's softmax learning rate for d (Appendix G); other d take the nearest listed d's."""
-    return PAPER_SOFTMAX_LR[min(PAPER_SOFTMAX_LR, key=lambda listed: (abs(listed - d), listed))]
 
 
 def get_profile(name: str) -> Profile:

@@ -1,19 +1,52 @@
-"""Each chapter's key numbers, written as JSON next to the paper's values.
+"""Each chapter's key numbers and verdicts, written as JSON next to the paper's values, and the
+tables that show them.
 
 Schema: {"chapter", "profile", "settings": {...}, "metrics": {name: number},
-"paper": {name: number}} with flat names such as `d3.c_eta_extracted`. Later chapters and
-the summary page read these files.
+"paper": {name: number}, "verdicts": [record, ...]} with flat metric names such as
+`d3.c_eta_extracted` and verdict records from `icl_lib.verdicts.Verdict.as_record`. Later
+chapters and the summary page read these files.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["write_results", "read_results", "comparison_table"]
+__all__ = ["Table", "write_results", "read_results", "comparison_table"]
+
+_VERDICT_FIELDS = {"claim", "title", "words", "source", "ours", "criterion", "setting", "verdict", "budget_dependent"}
+
+
+class Table:
+    """A table shown as HTML in the book (Markdown output would reach the page as raw `|` text:
+    myst-nb renders it as CommonMark, which has no tables) and as aligned text elsewhere."""
+
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[str]], *, classes: str = "") -> None:
+        self.header, self.rows, self.classes = tuple(header), [tuple(map(str, r)) for r in rows], classes
+        for row in self.rows:
+            if len(row) != len(self.header):
+                raise ValueError(f"a row has {len(row)} cells for {len(self.header)} columns: {row}")
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
+        return f'<table class="table book-table {self.classes}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+    def __repr__(self) -> str:
+        return "\n".join(" | ".join(row) for row in (self.header, *self.rows))
+
+    def markdown(self) -> str:
+        """The table as MyST Markdown (for pages written as Markdown, such as the introduction)."""
+        def cell(text: str) -> str:
+            return text.replace("|", "\\|").replace("\n", " ")
+
+        lines = ["| " + " | ".join(map(cell, self.header)) + " |", "|" + "---|" * len(self.header)]
+        return "\n".join(lines + ["| " + " | ".join(map(cell, r)) + " |" for r in self.rows])
 
 
 def write_results(
@@ -24,36 +57,44 @@ def write_results(
     settings: dict[str, object],
     metrics: dict[str, float],
     paper: dict[str, float] | None = None,
+    verdicts: Sequence[object] = (),
 ) -> dict[str, object]:
-    """Atomically write a chapter's results; every metric must be a finite number."""
+    """Atomically write a chapter's results; every metric must be a finite number. `verdicts` are
+    `icl_lib.verdicts.Verdict`s (stored as their records)."""
     for name, value in {**metrics, **(paper or {})}.items():
-        if not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError(f"metric {name}={value!r} is not a finite number")
     unknown = set(paper or {}) - set(metrics)
     if unknown:
         raise ValueError(f"paper values without a metric of ours: {sorted(unknown)}")
-    record = {"chapter": chapter, "profile": profile, "settings": settings, "metrics": metrics, "paper": paper or {}}
+    records = [v.as_record() for v in verdicts]
+    record = {"chapter": chapter, "profile": profile, "settings": settings, "metrics": metrics, "paper": paper or {},
+              "verdicts": records}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=2, sort_keys=True)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return record
 
 
 def read_results(path: str | Path) -> dict[str, object]:
     record = json.loads(Path(path).read_text())
-    missing = {"chapter", "profile", "settings", "metrics", "paper"} - set(record)
+    missing = {"chapter", "profile", "settings", "metrics", "paper", "verdicts"} - set(record)
     if missing:
-        raise ValueError(f"{path}: not a results file (missing {sorted(missing)})")
+        raise ValueError(f"{path}: not a results file of this version (missing {sorted(missing)}): rerun its chapter")
+    for verdict in record["verdicts"]:
+        if set(verdict) != _VERDICT_FIELDS:
+            raise ValueError(f"{path}: a verdict record with fields {sorted(verdict)}, expected {sorted(_VERDICT_FIELDS)}")
     return record
 
 
 def comparison_table(
     rows: list[tuple[str, ...]], header: tuple[str, ...] = ("quantity", "paper", "this book", "setting")
-) -> str:
-    """A Markdown table: one row per quantity, the paper's statement beside ours."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+) -> Table:
+    """One row per quantity, the paper's statement beside ours."""
+    return Table(header, rows)

@@ -31,20 +31,20 @@
 # %% tags=["parameters"]
 profile = "book"  # smoke (tests, seconds) | book (the published book) | paper
 results_path = "../results/01_task.json"  # where this chapter's key numbers are written
-seed = 0  # seed of every sampled context
+seed = 0  # the user's seed of every data set (icl_lib.streams names each set's purpose)
 C = 5  # number of classes
 n = 100  # context points per context (n/C per class)
 dims = [2, 3, 5, 10]  # dimensions d whose task is checked
 
 # %%
 import matplotlib.pyplot as plt
-import torch
-from IPython.display import Markdown
 
 from icl_lib.plotting import plot_region_uniformity, plot_task_figure
 from icl_lib.profiles import check_parameters
 from icl_lib.results import comparison_table, write_results
-from icl_lib.tasks import candidate_counts, region_uniformity, sample_contexts, task_checks
+from icl_lib.streams import contexts_for, stream_seed
+from icl_lib.tasks import candidate_counts, region_uniformity, task_checks
+from icl_lib.verdicts import task_verdict, verdict_table
 
 prof = check_parameters(profile=profile, results_path=results_path, seed=seed, C=C, n=n, dims=dims)
 print(f"profile={prof.name}: {prof.n_task_checks} contexts per d, {prof.n_uniformity} points per uniformity test")
@@ -70,8 +70,8 @@ print(f"profile={prof.name}: {prof.n_task_checks} contexts per d, {prof.n_unifor
 # contexts with a small region). For $d = 2$ a region is an arc, sampled directly by its angle.
 
 # %%
-ctx2 = sample_contexts(4, n=n, d=2, C=C, seed=seed)
-ctx3 = sample_contexts(4, n=n, d=3, C=C, seed=seed)
+ctx2 = contexts_for("figure", 4, n=n, d=2, C=C, seed=seed)
+ctx3 = contexts_for("figure", 4, n=n, d=3, C=C, seed=seed)
 tokens = ctx3.tokens()
 print("tokens X:", tuple(tokens.shape), "= (B, n+1, d+C); query row:", tokens[0, -1].numpy().round(3))
 
@@ -92,7 +92,7 @@ plt.show()
 # a region's edge can round across it, which matters to an exactness check, not to learning.
 
 # %%
-checks = {d: task_checks(sample_contexts(prof.n_task_checks, n=n, d=d, C=C, seed=seed + d, dtype=torch.float64)) for d in dims}
+checks = {d: task_checks(contexts_for("checks", prof.n_task_checks, n=n, d=d, C=C, seed=seed)) for d in dims}
 for d, c in checks.items():
     print(f"d={d:>2}: per class {c['min_per_class']}..{c['max_per_class']}, in region {c['frac_in_region']:.4f}, "
           f"query in region {c['frac_query_in_region']:.4f}, query-class chi2 p {c['query_class_chi2_p']:.2f}")
@@ -113,8 +113,9 @@ for d, c in checks.items():
 # class), by a two-sample Kolmogorov–Smirnov test, for the context points and for the queries.
 
 # %%
-uniformity = {d: region_uniformity(d, C=C, n=n, n_points=prof.n_uniformity, seed=seed) for d in dims}
-query_uniformity = {d: region_uniformity(d, C=C, n=n, n_points=prof.n_uniformity // 4, seed=seed, query=True) for d in dims}
+uniformity = {d: region_uniformity(d, C=C, n=n, n_points=prof.n_uniformity, seed=stream_seed("uniformity", seed, d, 0)) for d in dims}
+query_uniformity = {d: region_uniformity(d, C=C, n=n, n_points=prof.n_uniformity // 4, seed=stream_seed("uniformity", seed, d, 1),
+                                         query=True) for d in dims}
 for d in dims:
     print(f"d={d:>2}: KS p-value, context points {uniformity[d][2]:.2f}, queries {query_uniformity[d][2]:.2f}")
 
@@ -143,9 +144,11 @@ for d in dims:
 # candidates per context with and without the mirrors (same prototypes and query classes).
 
 # %%
-smallest = {d: region_uniformity(d, C=C, n=n, n_points=prof.n_uniformity // 4, seed=seed, region="smallest") for d in dims}
-candidates = {d: (candidate_counts(prof.n_task_checks, n=n, d=d, C=C, seed=seed, mirror=False).mean(),
-                  candidate_counts(prof.n_task_checks, n=n, d=d, C=C, seed=seed).mean()) for d in dims if d >= 3}
+smallest = {d: region_uniformity(d, C=C, n=n, n_points=prof.n_uniformity // 4, seed=stream_seed("uniformity", seed, d, 2),
+                                 region="smallest") for d in dims}
+candidates = {d: (candidate_counts(prof.n_task_checks, n=n, d=d, C=C, seed=stream_seed("checks", seed), mirror=False).mean(),
+                  candidate_counts(prof.n_task_checks, n=n, d=d, C=C, seed=stream_seed("checks", seed)).mean())
+              for d in dims if d >= 3}
 for d in dims:
     print(f"d={d:>2}: KS p-value in the smallest region {smallest[d][2]:.2f}; "
           + (f"candidates per context {candidates[d][0]:.1f} -> {candidates[d][1]:.1f} with mirrors" if d in candidates
@@ -172,7 +175,19 @@ rows += [(f"d={d}: uniform within region (KS p)", "uniform", f"{uniformity[d][2]
          for d in dims]
 rows += [(f"d={d}: uniform within the smallest region (KS p)", "uniform", f"{smallest[d][2]:.2f}",
           f"{prof.n_uniformity // 4} points") for d in dims]
-Markdown(comparison_table(rows))
+comparison_table(rows)
+
+# %% [markdown]
+# ## Verdict
+#
+# The paper's description of the task, checked on the contexts above (the rule is
+# `icl_lib.verdicts.task_verdict`; `tests/test_verdicts.py` feeds it unbalanced, misplaced and
+# non-uniform samples, which it must reject).
+
+# %%
+verdicts = [task_verdict(checks, {d: (uniformity[d][2], query_uniformity[d][2], smallest[d][2]) for d in dims},
+                         points_per_class=n // C, setting=f"{prof.n_task_checks} contexts and {prof.n_uniformity} points per d, float64")]
+verdict_table(verdicts)
 
 # %%
 metrics = {}
@@ -182,7 +197,8 @@ for d, c in checks.items():
                 f"d{d}.query_uniformity_ks_p": query_uniformity[d][2], f"d{d}.smallest_region_uniformity_ks_p": smallest[d][2]}
 for d, (plain, mirrored) in candidates.items():
     metrics |= {f"d{d}.candidates_per_context_unmirrored": float(plain), f"d{d}.candidates_per_context": float(mirrored)}
-paper = {f"d{d}.points_per_class": n // C for d in dims} | {f"d{d}.frac_in_region": 1.0 for d in dims}
+paper_values = {f"d{d}.points_per_class": n // C for d in dims} | {f"d{d}.frac_in_region": 1.0 for d in dims}
 settings = {"seed": seed, "C": C, "n": n, "dims": dims, **prof.as_dict()}
-_ = write_results(results_path, chapter="01_task", profile=profile, settings=settings, metrics=metrics, paper=paper)
-print(f"wrote {len(metrics)} metrics to {results_path}")
+_ = write_results(results_path, chapter="01_task", profile=profile, settings=settings, metrics=metrics, paper=paper_values,
+                  verdicts=verdicts)
+print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdict to {results_path}")

@@ -33,7 +33,7 @@
 # %% tags=["parameters"]
 profile = "book"  # smoke (tests, seconds) | book (the published book) | paper
 results_path = "../results/02_proofs.json"  # where this chapter's key numbers are written
-seed = 0  # seed of the random contexts and coefficients
+seed = 0  # the user's seed of the contexts ("proofs" data set) and the random coefficients
 d = 5  # input dimension
 C = 5  # number of classes
 n = 100  # context points per context
@@ -44,7 +44,6 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import Markdown
 
 from icl_lib.baselines import adaptive_kernel_gd_step, gd_step, kernel_gd_step
 from icl_lib.explicit import adaptive_learning_rate, explicit_functional_gd_step, explicit_gd_step
@@ -54,14 +53,15 @@ from icl_lib.models import SelfAttention
 from icl_lib.plotting import plot_deviations
 from icl_lib.profiles import check_parameters
 from icl_lib.results import comparison_table, write_results
-from icl_lib.tasks import sample_contexts
+from icl_lib.streams import contexts_for, stream_seed
+from icl_lib.verdicts import construction_verdict, verdict_table
 
 prof = check_parameters(profile=profile, results_path=results_path, seed=seed, d=d, C=C, n=n)
 if not 0 < tolerance < 1e-6:
     raise ValueError(f"tolerance={tolerance} must be in (0, 1e-6): this chapter checks float64 agreement")
-ctx = sample_contexts(prof.n_proof_contexts, n=n, d=d, C=C, seed=seed, dtype=torch.float64)
+ctx = contexts_for("proofs", prof.n_proof_contexts, n=n, d=d, C=C, seed=seed)  # float64
 tokens = ctx.tokens()  # (B, n+1, d+C)
-coef = torch.Generator().manual_seed(seed)
+coef = torch.Generator().manual_seed(stream_seed("proofs", seed, 1))  # the coefficients: a stream of their own
 eta, c_eta, c_sigma = (float(torch.empty(1).uniform_(lo, hi, generator=coef)) for lo, hi in ((1, 50), (1, 10), (1, 30)))
 print(f"{ctx.batch_size} contexts, d={d}, C={C}, n={n}; eta={eta:.3f}, c_eta={c_eta:.3f}, c_sigma={c_sigma:.3f}")
 
@@ -180,7 +180,7 @@ assert mismatch > 1e3 * tolerance, "the query variants should differ: the check 
 names = list(deviations)
 worst = [max(v.values()) for v in deviations.values()]
 rows = [(name, "exact (=)", f"{w:.1e}", f"{ctx.batch_size} contexts, float64") for name, w in zip(names, worst, strict=True)]
-Markdown(comparison_table(rows, header=("equivalence", "paper", "max deviation (this book)", "setting")))
+comparison_table(rows, header=("equivalence", "paper", "max deviation (this book)", "setting"))
 
 # %% mystnb={"figure": {"caption": "Largest difference of the predicted probabilities between the transformer with constructed weights, the explicit autograd gradient step and the closed form, for each equivalence of Section 3 (worst of the three pairs), on a log scale; the dashed line is float64 machine epsilon.", "name": "fig-proofs-deviations"}}
 fig = plot_deviations(names, worst)
@@ -207,11 +207,26 @@ rho = float(spearmanr(near.numpy(), eta_x.numpy()).statistic)
 print(f"Spearman correlation of eta(X) with the number of points near the query: {rho:.2f}")
 assert rho < 0, "eta(X) should shrink when more points are near the query"
 
+# %% [markdown]
+# ## Verdicts
+#
+# Each proposition holds when, for every construction it covers, the three computations agree to
+# the tolerance (`icl_lib.verdicts.construction_verdict`; a test feeds it a deviating case). The
+# mismatch check above shows the same comparison detects a wrong construction.
+
+# %%
+setting = f"{ctx.batch_size} contexts, d={d}, C={C}, n={n}, float64"
+groups = {"prop_3_1": "Prop. 3.1", "prop_3_2": ("Prop. 3.2", "App. C.1"), "eq_1": "Eq. 1"}
+verdicts = [construction_verdict(claim, {name: w for name, w in zip(names, worst, strict=True) if name.startswith(prefix)},
+                                 tolerance=tolerance, setting=setting) for claim, prefix in groups.items()]
+verdict_table(verdicts)
+
 # %%
 metrics = {f"max_dev.{name}": w for name, w in zip(names, worst, strict=True)} | {"eta_x_spearman_near": rho,
                                                                                     "query_variant_mismatch": mismatch}
-paper = {f"max_dev.{name}": 0.0 for name in names}
+paper_values = {f"max_dev.{name}": 0.0 for name in names}
 settings = {"seed": seed, "d": d, "C": C, "n": n, "eta": eta, "c_eta": c_eta, "c_sigma": c_sigma, "dtype": "float64",
             "tolerance": tolerance, **prof.as_dict()}
-_ = write_results(results_path, chapter="02_proofs", profile=profile, settings=settings, metrics=metrics, paper=paper)
-print(f"wrote {len(metrics)} metrics to {results_path}")
+_ = write_results(results_path, chapter="02_proofs", profile=profile, settings=settings, metrics=metrics, paper=paper_values,
+                  verdicts=verdicts)
+print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {results_path}")

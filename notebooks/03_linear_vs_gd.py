@@ -34,7 +34,7 @@
 profile = "book"  # smoke (tests, seconds) | book (the published book, minutes) | paper (200k steps, Appendix G)
 results_path = "../results/03_linear_vs_gd.json"  # where this chapter's key numbers are written
 runs_dir = "../runs"  # trained runs are cached here, keyed by their full config
-seed = 0  # seed of the model's initialisation
+seed = 0  # seed of the model's initialisation and of the search, alignment and held-out data sets
 dims = None  # dimensions d to train; None: the profile's (book: [2, 3, 5, 10])
 C = 5  # number of classes
 n = 100  # context points per context
@@ -48,17 +48,17 @@ device = "auto"  # cpu | cuda | auto
 import time
 
 import matplotlib.pyplot as plt
-import torch
-from IPython.display import Markdown
 
+from icl_lib import paper
 from icl_lib.baselines import gd_step, line_search_gd, log_grid
 from icl_lib.extraction import effective_eta
 from icl_lib.metrics import alignment_through_training, per_context_metrics
 from icl_lib.plotting import plot_alignment_through_training, plot_per_context_scatter, plot_search_curve
 from icl_lib.profiles import check_parameters, resolve_device
 from icl_lib.results import comparison_table, write_results
-from icl_lib.tasks import sample_contexts
+from icl_lib.streams import contexts_for
 from icl_lib.training import config_from_profile, train
+from icl_lib.verdicts import alignment_verdict, verdict_table
 
 prof = check_parameters(profile=profile, results_path=results_path, seed=seed, C=C, n=n, dims=dims,
                         **{k: v for k, v in {"steps": steps, "batch_size": batch_size}.items() if v is not None})
@@ -104,9 +104,8 @@ for d, config in configs.items():
 # with $\eta_{\text{eff}} = n\,a\,b$ (Appendix B's construction has $a = 1$, $b = \eta/n$).
 
 # %%
-grid = log_grid(0, 2.5, 100)
-search = {d: line_search_gd(sample_contexts(prof.n_search, n=n, d=d, C=C, seed=1000 + d, dtype=torch.float64), grid)
-          for d in dims}
+grid = log_grid(*paper.GD_ETA_EXPONENTS, paper.GRID_POINTS)
+search = {d: line_search_gd(contexts_for("search", prof.n_search, n=n, d=d, C=C, seed=seed), grid) for d in dims}
 eta_star = {d: s[0] for d, s in search.items()}
 eta_eff = {d: float(effective_eta(runs[d].weights, d, n)[0]) for d in dims}
 for d in dims:
@@ -125,7 +124,7 @@ plt.show()
 # averaged over classes $j$, computed for the weights saved at every evaluation step.
 
 # %%
-align_ctx = {d: sample_contexts(prof.n_align, n=n, d=d, C=C, seed=2000 + d, dtype=torch.float64) for d in dims}
+align_ctx = {d: contexts_for("align", prof.n_align, n=n, d=d, C=C, seed=seed) for d in dims}
 curves = {d: (runs[d].history["step"],
               alignment_through_training(runs[d].snapshot_predictors(), lambda c, d=d: gd_step(c, eta_star[d]), align_ctx[d]))
           for d in dims}
@@ -146,7 +145,7 @@ plt.show()
 # algorithms agree context by context, not just on average.
 
 # %%
-eval_ctx = {d: sample_contexts(prof.n_eval, n=n, d=d, C=C, seed=3000 + d, dtype=torch.float64) for d in dims}
+eval_ctx = {d: contexts_for("heldout", prof.n_eval, n=n, d=d, C=C, seed=seed) for d in dims}
 pairs = {d: (per_context_metrics(runs[d].predictor()(eval_ctx[d]), eval_ctx[d].y_query),
              per_context_metrics(gd_step(eval_ctx[d], eta_star[d]), eval_ctx[d].y_query)) for d in dims}
 mean_loss = {d: (float(sa["loss"].mean()), float(gd["loss"].mean())) for d, (sa, gd) in pairs.items()}
@@ -162,9 +161,11 @@ plt.show()
 
 # %%
 min_cos, max_preds_diff = {"smoke": (0.9, 0.25), "book": (0.99, 0.05), "paper": (0.99, 0.05)}[profile]
+setting = f"{cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, seed {seed}; N = {prof.n_align} contexts"
+verdict = alignment_verdict("linear_learns_gd", final, {d: (min_cos, max_preds_diff) for d in dims}, setting=setting,
+                            step="the line-searched GD step (Eq. 2)")
+assert verdict.verdict == "reproduced", f"{verdict.ours} against {verdict.criterion}"
 for d in dims:
-    assert final[d]["cos_sim"] > min_cos, f"d={d}: cos sim {final[d]['cos_sim']:.4f} <= {min_cos}"
-    assert final[d]["preds_diff"] < max_preds_diff, f"d={d}: preds diff {final[d]['preds_diff']:.4f} >= {max_preds_diff}"
     assert abs(eta_eff[d] / eta_star[d] - 1) < (0.5 if profile == "smoke" else 0.25), f"d={d}: extracted eta far from the search"
 
 # %% [markdown]
@@ -183,7 +184,17 @@ for d in dims:
              (f"d={d}: mean loss, SA vs GD step", "similar (Fig. 3b)", f"{mean_loss[d][0]:.4f} vs {mean_loss[d][1]:.4f}",
               f"{prof.n_eval} held-out contexts"),
              (f"d={d}: η line-searched / extracted", "—", f"{eta_star[d]:.1f} / {eta_eff[d]:.1f}", f"{prof.n_search} search contexts")]
-Markdown(comparison_table(rows))
+comparison_table(rows)
+
+# %% [markdown]
+# ## Verdict
+#
+# The claim holds when, at every d, the cosine similarity is above the tolerance and the prediction
+# difference below it (`icl_lib.verdicts.alignment_verdict`; a test feeds it a model still on the
+# plateau). The assertion above stops the build when it does not.
+
+# %%
+verdict_table([verdict])
 
 # %%
 metrics = {}
@@ -193,5 +204,5 @@ for d in dims:
                 f"d{d}.loss_sa": mean_loss[d][0], f"d{d}.loss_gd": mean_loss[d][1]}
 settings = {"seed": seed, "C": C, "n": n, "dims": dims, "device": device, "train": cfg.to_dict() | {"d": "per dim"},
             "n_search": prof.n_search, "n_eval": prof.n_eval, "n_align": prof.n_align}
-_ = write_results(results_path, chapter="03_linear_vs_gd", profile=profile, settings=settings, metrics=metrics)
-print(f"wrote {len(metrics)} metrics to {results_path}")
+_ = write_results(results_path, chapter="03_linear_vs_gd", profile=profile, settings=settings, metrics=metrics, verdicts=[verdict])
+print(f"wrote {len(metrics)} metrics and 1 verdict to {results_path}")

@@ -14,11 +14,18 @@
 # ---
 
 # %% [markdown]
-# # Summary: every number of the book beside the paper's
+# # Summary: every claim checked, and every number beside the paper's
 #
-# Each chapter writes its key numbers to a results file (`results/NN_topic.json`) with the
-# profile and settings that produced them. This page reads those files, so it always shows what
-# the chapters computed in this build, never numbers typed in by hand.
+# Each chapter writes its verdicts and key numbers to a results file (`results/NN_topic.json`) with
+# the profile and settings that produced them. This page reads those files, so it always shows what
+# the chapters computed in this build, never numbers typed in by hand. First the claim-by-claim
+# verdicts, each with the paper's words, our number, the criterion that decided it and the setting
+# behind it; then, collapsed, every number the chapters wrote.
+#
+# A verdict is one of: *reproduced*; *not reproduced* (the criterion fails); *not resolved* (the
+# data neither confirm nor contradict the claim, e.g. overlapping intervals); *not testable* (the run
+# at hand cannot test it, e.g. too few learning rates left the plateau). Rows marked "depends on the
+# budget" could change with another training budget; chapter 6's are at 1% of the paper's.
 
 # %% tags=["parameters"]
 profile = "book"  # the profile every chapter of this build must have run with
@@ -27,11 +34,13 @@ chapters = ["01_task", "02_proofs", "03_linear_vs_gd", "04_softmax_vs_kernel_gd"
             "06_d10_dynamics", "07_selection_vs_elimination"]  # chapters expected in this build
 
 # %%
+from collections import Counter
 from pathlib import Path
 
-from IPython.display import Markdown
+from IPython.display import HTML
 
-from icl_lib.results import comparison_table, read_results
+from icl_lib.results import Table, read_results
+from icl_lib.verdicts import VERDICTS, verdict_table
 
 files = {name: Path(results_dir) / f"{name}.json" for name in chapters}
 missing = [str(p) for p in files.values() if not p.exists()]
@@ -41,14 +50,37 @@ records = {name: read_results(path) for name, path in files.items()}
 stale = {name: r["profile"] for name, r in records.items() if r["profile"] != profile}
 if stale:
     raise ValueError(f"results from another profile than {profile!r} (rerun those chapters): {stale}")
-print(f"{len(records)} chapters, profile {profile!r}")
+verdicts = [v | {"chapter": name} for name, r in records.items() for v in r["verdicts"]]
+tally = Counter(v["verdict"] for v in verdicts)
+print(f"{len(records)} chapters, profile {profile!r}: {len(verdicts)} claims checked, "
+      + ", ".join(f"{tally[v]} {v}" for v in VERDICTS if tally[v]))
 
+# %% [markdown]
+# ## The claims, verdict first
+
+# %%
+verdict_table(verdicts, chapter=True)
+
+# %% [markdown]
+# The introduction shows the same verdicts in short; this cell writes them for it.
+
+# %%
+short = Table(("verdict", "the paper's claim", "source", "chapter"),
+              [(v["verdict"] + (" (budget)" if v["budget_dependent"] else ""), v["title"], v["source"],
+                f"{{doc}}`{v['chapter'][:2]} <../executed/{v['chapter']}>`") for v in verdicts])
+_ = (Path(results_dir) / "verdicts.md").write_text(short.markdown() + "\n")
+
+
+# %% [markdown]
+# ## Every number the chapters wrote
 
 # %%
 def fmt(value: float) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-rows = [(f"{name}: {key}", fmt(r["paper"][key]) if key in r["paper"] else "—", fmt(value), r["profile"])
+rows = [(f"{name}: {key}", fmt(r["paper"][key]) if key in r["paper"] else "", fmt(value), r["profile"])
         for name, r in records.items() for key, value in sorted(r["metrics"].items())]
-Markdown(comparison_table(rows, header=("quantity", "paper", "this book", "profile")))
+metrics_table = Table(("quantity", "paper", "this book", "profile"), rows)
+HTML(f"<details><summary>All {len(rows)} metrics ({sum(bool(r[1]) for r in rows)} with a paper value)</summary>"
+     f"{metrics_table._repr_html_()}</details>")

@@ -75,5 +75,25 @@ def test_page_loads_offline_with_math_and_figures(browser, page_path):
     page.close()
 
 
+CHAPTERS = [page for page in PAGES if page.startswith("executed/0")]
+
+
+@pytest.mark.parametrize("page_path", [*CHAPTERS, "executed/99_summary.html", "book/intro.html"])
+def test_verdicts_render_as_tables(browser, page_path):
+    """Every chapter ends with its verdict table and the summary and the introduction collect them:
+    real <table> elements in the page, and no Markdown table left as raw text."""
+    page, _ = _open(browser, page_path)
+    text = page.inner_text("main")
+    assert not any(mark in text for mark in ("|---", "| ---", "---|")), "a Markdown table reached the page as text"
+    verdict_tables = page.eval_on_selector_all("main table.verdicts", "els => els.length")
+    tables = page.eval_on_selector_all("main table", "els => els.map(e => e.querySelectorAll('tr').length)")
+    if page_path == "book/intro.html":  # the Markdown include of the summary's verdicts
+        assert tables and max(tables) >= 8 and "reproduced" in text
+    else:
+        assert verdict_tables == 1, f"{verdict_tables} verdict tables"
+        assert all(rows >= 2 for rows in tables)
+    page.close()
+
+
 def test_mathjax_is_served_by_the_book():
     assert (HTML / "mathjax" / "tex-svg-full.js").stat().st_size > 1_000_000

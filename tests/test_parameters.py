@@ -23,6 +23,15 @@ def test_bad_parameters_fail_with_the_name(tmp_path, kwargs, message):
         check_parameters(**args)
 
 
+def test_the_paper_profile_runs_the_papers_budgets():
+    """Appendix G's budgets; Appendix I's "60,000 evaluation iterations" of every 100 steps are 6,000,000 steps."""
+    paper = PROFILES["paper"]
+    assert paper.linear["steps"] == 200_000 and paper.softmax["steps"] == 2_000_000
+    assert paper.linear["batch_size"] == paper.softmax["batch_size"] == paper.dynamics["batch_size"] == 2048
+    assert paper.dynamics["steps"] == 6_000_000 and paper.dynamics_setting == {"d": 10, "lrs": (5e-5, 1e-4, 8e-4, 3e-3)}
+    assert (paper.n_search, paper.n_eval, paper.n_align, paper.grid_points) == (10_000, 512, 100, 100)
+
+
 def test_profiles_grow(tmp_path):
     smoke, book, paper = PROFILES["smoke"], PROFILES["book"], PROFILES["paper"]
     assert smoke.n_proof_contexts < book.n_proof_contexts <= paper.n_proof_contexts
@@ -40,7 +49,8 @@ def test_results_roundtrip_and_schema(tmp_path):
     path = tmp_path / "sub" / "r.json"
     write_results(path, chapter="c", profile="smoke", settings={"d": 3}, metrics={"d3.x": 1.5}, paper={"d3.x": 2.0})
     record = read_results(path)
-    assert record == {"chapter": "c", "profile": "smoke", "settings": {"d": 3}, "metrics": {"d3.x": 1.5}, "paper": {"d3.x": 2.0}}
+    assert record == {"chapter": "c", "profile": "smoke", "settings": {"d": 3}, "metrics": {"d3.x": 1.5}, "paper": {"d3.x": 2.0},
+                      "verdicts": []}
     assert json.loads(path.read_text())["metrics"]["d3.x"] == 1.5
     with pytest.raises(ValueError, match="not a finite number"):
         write_results(path, chapter="c", profile="smoke", settings={}, metrics={"x": float("nan")})
@@ -49,14 +59,14 @@ def test_results_roundtrip_and_schema(tmp_path):
 
 
 def test_training_settings_fill_the_papers_softmax_rates():
-    from icl_lib.profiles import PAPER_SOFTMAX_LR, paper_softmax_lr
+    from icl_lib.paper import SOFTMAX_LR, softmax_lr
 
     paper = PROFILES["paper"]
     assert paper.training_settings("softmax", 3)["lr"] == 3e-5 and paper.training_settings("softmax", 10)["lr"] == 5e-4
     assert paper.training_settings("softmax", 3)["steps"] == 2_000_000
     assert paper.training_settings("linear", 5) == {**paper.linear} and paper.linear["lr"] == 5e-5
-    assert PAPER_SOFTMAX_LR == {2: 6e-4, 3: 3e-5, 5: 1e-4, 10: 5e-4}
-    assert paper_softmax_lr(4) == 3e-5 and paper_softmax_lr(8) == 5e-4  # nearest listed d (ties: the smaller)
+    assert SOFTMAX_LR == {2: 6e-4, 3: 3e-5, 5: 1e-4, 10: 5e-4}  # Appendix G
+    assert softmax_lr(4) == 3e-5 and softmax_lr(8) == 5e-4  # nearest listed d (ties: the smaller)
     with pytest.raises(ValueError, match="kind='kernel'"):
         paper.training_settings("kernel", 3)
     # chapter 07's many-seed runs: the paper's softmax settings in the paper profile, 20 seeds as Figure 11
@@ -65,9 +75,10 @@ def test_training_settings_fill_the_papers_softmax_rates():
     # chapter 06: the four constant rates of Figure 10 at d = 10, one ensemble member each
     for name in ("book", "paper"):
         dynamics = PROFILES[name].training_settings("dynamics", 10)
-        assert dynamics["lr"] == (5e-5, 1e-4, 8e-4, 3e-3) and dynamics["schedule"] == "constant" and dynamics["steps"] == 60_000
+        assert dynamics["lr"] == (5e-5, 1e-4, 8e-4, 3e-3) and dynamics["schedule"] == "constant"
         assert PROFILES[name].dynamics_setting["d"] == 10
-    assert PROFILES["paper"].dynamics["batch_size"] == 2048
+    assert PROFILES["paper"].dynamics["batch_size"] == 2048 and PROFILES["paper"].dynamics["steps"] == 6_000_000
+    assert PROFILES["book"].dynamics["steps"] == 60_000  # 1% of the paper's steps (chapter 06 says so)
 
 
 def test_config_from_profile_ignores_none_overrides():

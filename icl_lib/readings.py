@@ -1,0 +1,46 @@
+"""The book's readings where the paper is silent, each with the evidence that decides it
+(chapter 5 computes the evidence in every build; `tests/test_readings.py` checks it still agrees).
+
+Does the query token attend to itself? Figure 2 suggests it does; the formulas leave it open. For
+softmax attention it matters: with the query attending, the normaliser of Eq. 1 gains the query's
+own term exp(c_sigma / sqrt(d+C)). The paper's only numbers for a trained softmax model are the
+extracted (c_eta, c_sigma) = (7.15, 31.07) at d = 3 (Appendix H). Evidence that does not depend on
+any training budget: the optimum of Eq. 1 over Appendix G's grid, for each variant, on search
+contexts; the variant whose optimum lies closer to the paper's values (distance in log space) is
+the paper's. The trained models of chapter 4 give the same answer (chapter 5 checks both).
+"""
+
+from __future__ import annotations
+
+import math
+
+from icl_lib import paper
+from icl_lib.baselines import adaptive_grid, grid_search_adaptive
+from icl_lib.tasks import Contexts
+
+__all__ = ["INCLUDE_QUERY", "VARIANTS", "log_distance_to_paper", "closer_variant", "grid_optima_by_variant"]
+
+INCLUDE_QUERY = False  # the query token does not attend to itself (module docstring)
+VARIANTS = (True, False)  # include_query: both readings, as chapters 2, 4 and 5 compare them
+
+
+def log_distance_to_paper(c_eta: float, c_sigma: float) -> float:
+    """Distance in log space from (c_eta, c_sigma) to the paper's extracted values at d = 3;
+    infinite for non-positive values (an elimination model, or one still at initialisation)."""
+    if not (c_eta > 0 and c_sigma > 0):
+        return math.inf
+    return math.hypot(math.log(c_eta / paper.C_ETA_D3), math.log(c_sigma / paper.C_SIGMA_D3))
+
+
+def closer_variant(values: dict[bool, tuple[float, float]]) -> bool:
+    """The include_query whose (c_eta, c_sigma) lie closer to the paper's values at d = 3."""
+    return min(values, key=lambda iq: log_distance_to_paper(*values[iq]))
+
+
+def grid_optima_by_variant(search: Contexts, *, points: int = paper.GRID_POINTS) -> dict[bool, tuple[float, float]]:
+    """The optimum (c_eta, c_sigma) of Eq. 1 over Appendix G's grid for search contexts at d = 3,
+    for each variant: the budget-free evidence of the module docstring."""
+    if search.d != 3:
+        raise ValueError(f"the paper's extracted values are for d = 3; got contexts with d={search.d}")
+    grid = adaptive_grid(3, points)
+    return {iq: grid_search_adaptive(search, *grid, include_query=iq)[:2] for iq in VARIANTS}

@@ -1,0 +1,374 @@
+"""Verdicts: for each claim of the paper a chapter checks, the record of what was decided and how.
+
+A verdict is one of VERDICTS, decided by a rule stated in its record (`criterion`) from numbers
+the chapter computed (`ours`) at a stated setting and budget (`setting`). The rules are the
+functions below; each is tested on cases where it must say "not reproduced" (or "not
+resolved"), so no verdict of the book could only come out one way. Chapters write their verdicts
+into their results file (`icl_lib.results`) and end with `verdict_table`; the summary page
+collects them all.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from icl_lib.paper import CLAIMS
+from icl_lib.results import Table
+from icl_lib.validation import check_choice
+
+__all__ = [
+    "VERDICTS", "Verdict", "verdict_table", "verdict_from", "all_hold", "within_relative", "wilson_interval",
+    "majority", "compare_proportions", "strictly_decreasing", "growth_rate", "flattening_step", "near_optimal_region",
+    "plateau_exit_step",
+    "task_verdict", "construction_verdict", "alignment_verdict", "extracted_d3_verdict", "extraction_works_verdict",
+    "dynamics_by_d_verdict", "flattens_earlier_verdict", "smaller_value_verdict", "not_converged_verdict",
+    "grid_optimum_verdict", "selection_majority_verdict", "elimination_low_c_verdict",
+]
+
+REPRODUCED, NOT_REPRODUCED, NOT_RESOLVED, NOT_TESTABLE = "reproduced", "not reproduced", "not resolved", "not testable"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_RESOLVED, NOT_TESTABLE)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One claim of the paper (a key of `icl_lib.paper.CLAIMS`), checked."""
+
+    claim: str
+    ours: str  # our number(s), as shown to the reader
+    criterion: str  # what must hold for "reproduced"
+    setting: str  # the setting and budget that produced ours
+    verdict: str  # one of VERDICTS
+    budget_dependent: bool = False  # True when another training budget could change the verdict
+
+    def __post_init__(self) -> None:
+        check_choice("claim", self.claim, tuple(CLAIMS))
+        check_choice("verdict", self.verdict, VERDICTS)
+
+    @property
+    def title(self) -> str:
+        return CLAIMS[self.claim].title
+
+    @property
+    def words(self) -> str:
+        return CLAIMS[self.claim].words
+
+    @property
+    def source(self) -> str:
+        return CLAIMS[self.claim].source
+
+    def as_record(self) -> dict[str, object]:
+        """The record written to a chapter's results: the paper's words and source included."""
+        return asdict(self) | {"title": self.title, "words": self.words, "source": self.source}
+
+
+class _VerdictTable(Table):
+    """A Table whose HTML shows the verdict coloured and the claim's source and the setting as notes."""
+
+    def __init__(self, records: list[dict[str, object]], chapter: bool) -> None:
+        self.records, self.chapter = records, chapter
+        header = (("chapter",) if chapter else ()) + ("verdict", "the paper says", "this book", "how it was decided")
+        rows = [((str(r["chapter"]),) if chapter else ()) + (
+            str(r["verdict"]) + (" (budget)" if r["budget_dependent"] else ""), f"“{r['words']}” ({r['source']})",
+            str(r["ours"]), f"{r['criterion']}; setting: {r['setting']}") for r in records]
+        super().__init__(header, rows, classes="verdicts")
+
+    def _repr_html_(self) -> str:
+        def cell(text: object, note: str = "", cls: str = "") -> str:
+            note_html = f'<span class="note">{html.escape(note)}</span>' if note else ""
+            return f'<td class="{cls}">{html.escape(str(text))}{note_html}</td>'
+
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
+        body = []
+        for r in self.records:
+            budget = "depends on the budget" if r["budget_dependent"] else ""
+            cells = ([cell(r["chapter"])] if self.chapter else []) + [
+                cell(r["verdict"], budget, "verdict " + str(r["verdict"]).replace(" ", "-")),
+                cell(f"“{r['words']}”", str(r["source"])), cell(r["ours"]),
+                cell(r["criterion"], f"setting: {r['setting']}")]
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        return (f'<table class="table book-table verdicts"><thead><tr>{head}</tr></thead>'
+                f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def verdict_table(verdicts: Sequence[Verdict | dict[str, object]], *, chapter: bool = False) -> Table:
+    """The claim-by-claim table: the verdict (marked when another training budget could change it),
+    the paper's words and source, ours, and the criterion with the setting that decided it. Takes
+    Verdicts or their records; `chapter=True` adds a column with each record's chapter."""
+    return _VerdictTable([v.as_record() if isinstance(v, Verdict) else dict(v) for v in verdicts], chapter)
+
+
+def verdict_from(holds: bool | None, *, contrary: bool | None = None) -> str:
+    """"reproduced" when `holds`; "not testable" when it is None. Otherwise "not reproduced",
+    unless `contrary` is given and False: then the data neither confirm nor contradict the claim
+    ("not resolved")."""
+    if holds is None:
+        return NOT_TESTABLE
+    if holds:
+        return REPRODUCED
+    return NOT_RESOLVED if contrary is False else NOT_REPRODUCED
+
+
+def all_hold(conditions: Sequence[bool]) -> str:
+    """"reproduced" if every condition holds (and there is at least one), else "not reproduced"."""
+    return verdict_from(all(conditions) if conditions else None)
+
+
+def within_relative(value: float, target: float, tolerance: float) -> bool:
+    """|value - target| <= tolerance * |target| (a relative tolerance, e.g. 0.05 for 5%)."""
+    if not tolerance > 0:
+        raise ValueError(f"tolerance={tolerance!r} must be > 0")
+    return math.isfinite(value) and abs(value - target) <= tolerance * abs(target)
+
+
+def wilson_interval(successes: int, trials: int, *, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default), e.g. of the seeds that learned
+    one algorithm out of those trained."""
+    if trials <= 0 or not 0 <= successes <= trials:
+        raise ValueError(f"need 0 <= successes={successes} <= trials={trials} and trials > 0")
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def majority(successes: int, trials: int) -> str:
+    """Is the proportion above one half? "reproduced" when its Wilson interval lies above 0.5,
+    "not reproduced" when it lies below, "not resolved" when it contains 0.5."""
+    low, high = wilson_interval(successes, trials)
+    return REPRODUCED if low > 0.5 else NOT_REPRODUCED if high < 0.5 else NOT_RESOLVED
+
+
+def compare_proportions(successes_a: int, trials_a: int, successes_b: int, trials_b: int) -> str:
+    """Is proportion a higher than proportion b? "reproduced" when a's Wilson interval lies above
+    b's, "not reproduced" when it lies below, "not resolved" when the intervals overlap."""
+    low_a, high_a = wilson_interval(successes_a, trials_a)
+    low_b, high_b = wilson_interval(successes_b, trials_b)
+    return REPRODUCED if low_a > high_b else NOT_REPRODUCED if high_a < low_b else NOT_RESOLVED
+
+
+def strictly_decreasing(values: Sequence[float]) -> bool | None:
+    """Whether values (in the order of an increasing parameter) strictly decrease; None with fewer than two."""
+    if len(values) < 2:
+        return None
+    return all(a > b for a, b in zip(values, values[1:], strict=False))
+
+
+def growth_rate(steps: Sequence[float], values: Sequence[float], *, window: int) -> np.ndarray:
+    """d log(value) / d step over a sliding window: the least-squares slope of log(value) against
+    the step over snapshots [i, i + window), for each i; (len(steps) - window + 1,). A window of
+    several snapshots keeps the batch noise of a constant learning rate from reading as growth."""
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    if window < 2 or window > len(steps):
+        raise ValueError(f"window={window} must be in [2, {len(steps)}]")
+    if (values <= 0).any():
+        raise ValueError("growth_rate takes positive values (their logarithm is fitted)")
+    logs = np.log(values)
+    rates = []
+    for i in range(len(steps) - window + 1):
+        s, v = steps[i:i + window], logs[i:i + window]
+        rates.append(np.polyfit(s, v, 1)[0])
+    return np.array(rates)
+
+
+def flattening_step(steps: Sequence[float], values: Sequence[float], *, threshold: float, window: int) -> float | None:
+    """The step from which the growth rate of `values` stays below `threshold` (per step) to the
+    end of the run: the first step of the first window after which every window's rate is below
+    it. None when the last window's rate is not below it (not flat within the run) or when there
+    are fewer than `window` snapshots to judge by."""
+    if len(steps) < window:
+        return None
+    rates = growth_rate(steps, values, window=window)
+    above = np.nonzero(rates >= threshold)[0]
+    first = 0 if above.size == 0 else int(above[-1]) + 1
+    return None if first >= len(rates) else float(np.asarray(steps, dtype=float)[first])
+
+
+def near_optimal_region(losses: np.ndarray, xs: np.ndarray, ys: np.ndarray, *, within: float = 1e-3) -> dict[str, float]:
+    """Where a grid's loss (len(xs), len(ys)) is within `within` (relative) of its minimum: the
+    extent of that set along each axis, its largest-to-smallest ratio, and whether the minimum or
+    the set touches the grid's edge (then the true optimum may lie outside the grid)."""
+    losses = np.asarray(losses, dtype=float)
+    near = losses <= losses.min() * (1 + within)
+    rows, cols = np.nonzero(near.any(axis=1))[0], np.nonzero(near.any(axis=0))[0]
+    i, j = np.unravel_index(int(losses.argmin()), losses.shape)
+    last_i, last_j = losses.shape[0] - 1, losses.shape[1] - 1
+    return {"x_low": float(xs[rows.min()]), "x_high": float(xs[rows.max()]), "y_low": float(ys[cols.min()]),
+            "y_high": float(ys[cols.max()]), "x_ratio": float(xs[rows.max()] / xs[rows.min()]),
+            "y_ratio": float(ys[cols.max()] / ys[cols.min()]),
+            "optimum_on_edge": bool(i in (0, last_i) or j in (0, last_j)),
+            "region_on_edge": bool(rows.min() == 0 or rows.max() == last_i or cols.min() == 0 or cols.max() == last_j)}
+
+
+# One function per claim the book checks: each turns the chapter's numbers into its Verdict.
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def task_verdict(checks: dict[int, dict[str, float]], uniformity_p: dict[int, Sequence[float]], *, points_per_class: int,
+                 setting: str, alpha: float = 1e-3) -> Verdict:
+    """Section 2.1 (chapter 1): at every d, n/C points per class, every point and query in its own
+    region, query classes uniform (chi-square p > alpha) and points uniform within their region
+    (every KS p > alpha)."""
+    holds = [c["min_per_class"] == c["max_per_class"] == points_per_class and c["frac_in_region"] == 1.0
+             and c["frac_query_in_region"] == 1.0 and c["query_class_chi2_p"] > alpha and min(uniformity_p[d]) > alpha
+             for d, c in checks.items()]
+    ours = "; ".join(f"d={d}: {c['min_per_class']}–{c['max_per_class']} per class, in region {c['frac_in_region']:.4f}, "
+                     f"smallest KS p {min(uniformity_p[d]):.2g}" for d, c in checks.items())
+    return Verdict("task", ours, f"at every d: {points_per_class} points per class, every point and query in its region, "
+                   f"uniform query classes (χ² p > {alpha:g}) and uniform points within a region (every KS p > {alpha:g})",
+                   setting, all_hold(holds))
+
+
+def construction_verdict(claim: str, deviations: dict[str, float], *, tolerance: float, setting: str) -> Verdict:
+    """Propositions 3.1, 3.2 and Eq. 1 (chapter 2): the transformer with the constructed weights, the
+    explicit gradient step and the closed form agree to `tolerance` (largest probability difference)."""
+    worst = max(deviations.values()) if deviations else math.nan
+    ours = "; ".join(f"{name}: {value:.1e}" for name, value in deviations.items())
+    return Verdict(claim, ours, f"largest difference of predicted probabilities < {tolerance:.0e}", setting,
+                   verdict_from(worst < tolerance if deviations else None))
+
+
+def alignment_verdict(claim: str, final: dict[int, dict[str, float]], tolerances: dict[int, tuple[float | None, float]], *,
+                      setting: str, step: str = "the step") -> Verdict:
+    """Section 4 (chapters 3, 4): at every d the trained model's final alignment with `step`:
+    cos sim above tolerances[d][0] (None: not checked, as the paper gives none at d = 2 for softmax)
+    and preds diff below tolerances[d][1]."""
+    holds, ours, criteria = [], [], []
+    for d, f in final.items():
+        min_cos, max_diff = tolerances[d]
+        holds.append((min_cos is None or f["cos_sim"] > min_cos) and f["preds_diff"] < max_diff)
+        ours.append(f"d={d}: cos sim {f['cos_sim']:.4f}, preds diff {f['preds_diff']:.4f}")
+        criteria.append(f"d={d}: " + (f"cos sim > {min_cos:g}, " if min_cos is not None else "") + f"preds diff < {max_diff:g}")
+    return Verdict(claim, "; ".join(ours), f"alignment with {step}, " + "; ".join(criteria), setting, all_hold(holds),
+                   budget_dependent=True)
+
+
+def extracted_d3_verdict(c_eta: float, c_sigma: float, *, setting: str, tolerance: float = 0.05) -> Verdict:
+    """Appendix H (chapter 5): the (c_eta, c_sigma) read off the trained model at d = 3 within
+    `tolerance` (relative) of the paper's (7.15, 31.07)."""
+    from icl_lib import paper
+
+    holds = within_relative(c_eta, paper.C_ETA_D3, tolerance) and within_relative(c_sigma, paper.C_SIGMA_D3, tolerance)
+    return Verdict("extracted_d3", f"({c_eta:.2f}, {c_sigma:.2f})",
+                   f"both within {tolerance:.0%} of ({paper.C_ETA_D3}, {paper.C_SIGMA_D3})", setting, verdict_from(holds),
+                   budget_dependent=True)
+
+
+def extraction_works_verdict(at_extracted: dict[str, float], off: dict[str, float], *, min_cos: float, setting: str) -> Verdict:
+    """Appendix H, Figure 8 (chapter 5): Eq. 1 at the extracted values aligns with the model (cos sim
+    above min_cos) and predicts it better than Eq. 1 at the slightly-off values."""
+    holds = at_extracted["cos_sim"] > min_cos and at_extracted["preds_diff"] < off["preds_diff"]
+    ours = (f"extracted: cos sim {at_extracted['cos_sim']:.4f}, preds diff {at_extracted['preds_diff']:.4f}; "
+            f"off: cos sim {off['cos_sim']:.4f}, preds diff {off['preds_diff']:.4f}")
+    return Verdict("extraction_works", ours, f"cos sim at the extracted values > {min_cos:g} and their preds diff below "
+                   "that of the off values", setting, verdict_from(holds), budget_dependent=True)
+
+
+def dynamics_by_d_verdict(final: dict[int, tuple[float, float]], *, setting: str) -> Verdict:
+    """Appendix H, Figure 9 (chapter 5): as d grows, c_sigma falls and c_eta rises (strictly, over the
+    dimensions trained; final values (c_eta, c_sigma) per d)."""
+    dims = sorted(final)
+    sigma_falls = strictly_decreasing([final[d][1] for d in dims])
+    eta_rises = strictly_decreasing([-final[d][0] for d in dims])
+    ours = "; ".join(f"d={d}: ({final[d][0]:.3g}, {final[d][1]:.3g})" for d in dims)
+    return Verdict("dynamics_by_d", ours, "over the dimensions trained, c_σ strictly decreasing and c_η strictly increasing in d",
+                   setting, verdict_from(None if sigma_falls is None else sigma_falls and eta_rises), budget_dependent=True)
+
+
+def flattens_earlier_verdict(flat_step: dict[float, float | None], *, criterion: str, setting: str) -> Verdict:
+    """Appendix I (chapter 6): for a higher learning rate, c_eta flattens earlier. `flat_step` maps each
+    learning rate that left the plateau to the step from which c_eta's growth stays below the
+    threshold (None: not within the run). A rate that has not flattened counts as later than any
+    that has; two rates that have both not flattened cannot be ordered ("not resolved")."""
+    lrs = sorted(flat_step)
+    if len(lrs) < 2:
+        return Verdict("d10_flattens_earlier", f"{len(lrs)} rate(s) left the plateau", criterion, setting, NOT_TESTABLE, True)
+    order = []
+    for low, high in zip(lrs, lrs[1:], strict=False):
+        a, b = flat_step[low], flat_step[high]
+        order.append(None if a is None and b is None else (b is not None and (a is None or b < a)))
+    verdict = NOT_REPRODUCED if False in order else NOT_RESOLVED if None in order else REPRODUCED
+    ours = "; ".join(f"lr {lr:g}: " + (f"step {flat_step[lr]:.0f}" if flat_step[lr] is not None else "not flat") for lr in lrs)
+    return Verdict("d10_flattens_earlier", ours, criterion, setting, verdict, budget_dependent=True)
+
+
+def smaller_value_verdict(final_c_eta: dict[float, float], flat: dict[float, bool], *, setting: str) -> Verdict:
+    """Appendix I (chapter 6): for a higher learning rate, c_eta flattens around a smaller value.
+    For each rate that left the plateau: its final c_eta and whether it has flattened (`flat`). A
+    flattened c_eta is the value it flattens around; one still growing ends above its final value,
+    by an unknown amount. So for two neighbouring rates, lower a and higher b: the claim holds when
+    a's final value exceeds b's and b has flattened, fails when b's final value exceeds a's and a
+    has flattened, and is otherwise not resolved by this run."""
+    lrs = sorted(final_c_eta)
+    ours = "; ".join(f"lr {lr:g}: {final_c_eta[lr]:.4g}" + ("" if flat[lr] else " (still growing)") for lr in lrs)
+    criterion = ("c_η where it flattens strictly decreasing with the learning rate (a still-growing c_η counts as at least "
+                 "its final value)")
+    if len(lrs) < 2:
+        return Verdict("d10_smaller_value", ours or "no rate left the plateau", criterion, setting, NOT_TESTABLE, True)
+    outcomes = []
+    for a, b in zip(lrs, lrs[1:], strict=False):
+        if final_c_eta[a] > final_c_eta[b] and flat[b]:
+            outcomes.append(True)
+        elif final_c_eta[b] >= final_c_eta[a] and flat[a]:
+            outcomes.append(False)
+        else:
+            outcomes.append(None)
+    verdict = NOT_REPRODUCED if False in outcomes else NOT_RESOLVED if None in outcomes else REPRODUCED
+    return Verdict("d10_smaller_value", ours, criterion, setting, verdict, budget_dependent=True)
+
+
+def plateau_exit_step(steps: Sequence[float], losses: Sequence[float], *, chance: float, fraction: float) -> float | None:
+    """The first evaluation step at which the loss is below `fraction` x `chance` (log C): where a run
+    leaves its initial plateau. None if it never does within the run."""
+    below = np.nonzero(np.asarray(losses, dtype=float) < fraction * chance)[0]
+    return float(np.asarray(steps, dtype=float)[below[0]]) if below.size else None
+
+
+def not_converged_verdict(final_c_eta: dict[float, float], region: dict[str, float], *, setting: str) -> Verdict:
+    """Appendix I (chapter 6): no c_eta has converged. Converged means: c_eta(T) lies within the c_eta
+    extent of the region where Eq. 1's loss is within 0.1% of the grid's minimum (`near_optimal_region`),
+    where the loss can no longer tell it from the optimum. Reproduced when every rate that left the
+    plateau ends below that extent, not reproduced when one ends inside (or above) it."""
+    low, high = region["x_low"], region["x_high"]
+    ours = ("; ".join(f"lr {lr:g}: {value:.4g}" for lr, value in sorted(final_c_eta.items()))
+            + f"; near-optimal c_η in [{low:.4g}, {high:.4g}]")
+    holds = all(value < low for value in final_c_eta.values()) if final_c_eta else None
+    return Verdict("d10_not_converged", ours, "every final c_η below the c_η range where Eq. 1's loss is within 0.1% of its "
+                   "grid minimum", setting, verdict_from(holds), budget_dependent=True)
+
+
+def grid_optimum_verdict(c_eta_star: float, region: dict[str, float], *, setting: str, tolerance: float = 0.25) -> Verdict:
+    """Appendix I (chapter 6): the grid optimum of c_eta at d = 10 is ~8,000: ours within `tolerance`
+    (relative) of 8,000, or 8,000 inside the near-optimal region (the loss cannot tell them apart)."""
+    from icl_lib import paper
+
+    target = paper.D10_GRID_C_ETA
+    holds = within_relative(c_eta_star, target, tolerance) or region["x_low"] <= target <= region["x_high"]
+    ours = f"{c_eta_star:.4g} (within 0.1% of the minimum: c_η in [{region['x_low']:.4g}, {region['x_high']:.4g}])"
+    return Verdict("d10_grid_optimum", ours, f"within {tolerance:.0%} of {target:.0f}, or {target:.0f} within the 0.1% region",
+                   setting, verdict_from(holds))
+
+
+def selection_majority_verdict(selection: int, seeds: int, *, setting: str) -> Verdict:
+    """Appendix J (chapter 7): selection is learned by the majority of seeds at the base setting."""
+    low, high = wilson_interval(selection, seeds)
+    return Verdict("selection_majority", f"{selection} of {seeds} seeds (95% interval {low:.0%}–{high:.0%})",
+                   "Wilson 95% interval of the share of selection above 1/2 (below: not reproduced; containing it: "
+                   "not resolved)", setting, majority(selection, seeds), budget_dependent=True)
+
+
+def elimination_low_c_verdict(low: tuple[int, int, int], base: tuple[int, int, int], *, setting: str) -> Verdict:
+    """Appendix J (chapter 7): elimination is more frequent at low C. `low` and `base` are (C,
+    elimination seeds, seeds) at the smallest C swept and at the base C."""
+    (c_low, k_low, n_low), (c_base, k_base, n_base) = low, base
+    a, b = wilson_interval(k_low, n_low), wilson_interval(k_base, n_base)
+    ours = f"C={c_low}: {k_low}/{n_low} ({a[0]:.0%}–{a[1]:.0%}); C={c_base}: {k_base}/{n_base} ({b[0]:.0%}–{b[1]:.0%})"
+    verdict = compare_proportions(k_low, n_low, k_base, n_base) if c_low < c_base else NOT_TESTABLE
+    return Verdict("elimination_low_c", ours, "the Wilson 95% intervals of the share of elimination separate, the lower C "
+                   "above (overlapping: not resolved)", setting, verdict, budget_dependent=True)

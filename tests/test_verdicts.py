@@ -1,0 +1,238 @@
+"""The rules behind the book's verdicts, each fed cases where it must not say "reproduced"."""
+
+import math
+
+import numpy as np
+import pytest
+
+from icl_lib.paper import CLAIMS
+from icl_lib.results import read_results, write_results
+from icl_lib.verdicts import (
+    Verdict,
+    alignment_verdict,
+    all_hold,
+    compare_proportions,
+    construction_verdict,
+    dynamics_by_d_verdict,
+    elimination_low_c_verdict,
+    extracted_d3_verdict,
+    extraction_works_verdict,
+    flattening_step,
+    flattens_earlier_verdict,
+    grid_optimum_verdict,
+    growth_rate,
+    majority,
+    near_optimal_region,
+    not_converged_verdict,
+    selection_majority_verdict,
+    smaller_value_verdict,
+    strictly_decreasing,
+    task_verdict,
+    verdict_from,
+    verdict_table,
+    wilson_interval,
+    within_relative,
+)
+
+
+def test_wilson_interval_matches_closed_form_values():
+    # 10 of 20: centre 0.5, half-width z sqrt(1/80 + z^2/1600) / (1 + z^2/20) (Wilson, 1927)
+    low, high = wilson_interval(10, 20)
+    z = 1.959963984540054
+    half = z * math.sqrt(0.25 / 20 + z * z / 1600) / (1 + z * z / 20)
+    assert low == pytest.approx(0.5 - half) and high == pytest.approx(0.5 + half)
+    assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(20, 20)[1] == 1.0
+    assert wilson_interval(0, 20)[1] == pytest.approx(z * z / (20 + z * z))  # the upper end at zero successes
+    with pytest.raises(ValueError):
+        wilson_interval(3, 2)
+
+
+def test_majority_needs_an_interval_above_one_half():
+    assert majority(18, 20) == "reproduced"
+    assert majority(12, 20) == "not resolved"  # 60% of 20 seeds does not exclude one half
+    assert majority(3, 20) == "not reproduced"
+
+
+def test_compare_proportions_says_not_resolved_when_intervals_overlap():
+    assert compare_proportions(12, 20, 0, 20) == "reproduced"
+    assert compare_proportions(4, 20, 1, 20) == "not resolved"
+    assert compare_proportions(1, 20, 4, 20) == "not resolved"  # lower, but not separable either
+    assert compare_proportions(0, 20, 12, 20) == "not reproduced"
+
+
+def test_within_relative():
+    assert within_relative(7.4, 7.15, 0.05) and not within_relative(7.6, 7.15, 0.05)
+    assert not within_relative(float("nan"), 7.15, 0.05)
+    with pytest.raises(ValueError):
+        within_relative(1.0, 1.0, 0.0)
+
+
+def test_verdict_from_and_all_hold():
+    assert verdict_from(True) == "reproduced" and verdict_from(False) == "not reproduced"
+    assert verdict_from(None) == "not testable" and verdict_from(False, contrary=False) == "not resolved"
+    assert all_hold([True, True]) == "reproduced" and all_hold([True, False]) == "not reproduced"
+    assert all_hold([]) == "not testable"
+
+
+def test_strictly_decreasing():
+    assert strictly_decreasing([3.0, 2.0, 1.0]) is True
+    assert strictly_decreasing([3.0, 3.0]) is False and strictly_decreasing([1.0, 2.0]) is False
+    assert strictly_decreasing([1.0]) is None
+
+
+def test_growth_rate_is_the_slope_of_the_logarithm():
+    steps = np.arange(0, 1000, 100.0)
+    values = 5 * np.exp(2e-3 * steps)
+    np.testing.assert_allclose(growth_rate(steps, values, window=4), 2e-3, rtol=1e-9)
+    with pytest.raises(ValueError, match="positive"):
+        growth_rate(steps, -values, window=4)
+
+
+def test_flattening_step_finds_where_growth_stops_and_when_it_does_not():
+    steps = np.arange(0, 10_000, 100.0)
+    saturating = 100 * (1 - np.exp(-steps / 800)) + 1  # flat from a few thousand steps on
+    flat_at = flattening_step(steps, saturating, threshold=1e-5, window=5)
+    assert flat_at is not None and 2000 < flat_at < 8000
+    growing = np.exp(1e-4 * steps)  # grows to the end: never flat at 1e-5 per step
+    assert flattening_step(steps, growing, threshold=1e-5, window=5) is None
+    late = np.where(steps < 5000, 1.0, np.exp(1e-4 * (steps - 5000)))  # flat, then grows again: not flat
+    assert flattening_step(steps, late, threshold=1e-5, window=5) is None
+    assert flattening_step(steps[:3], saturating[:3], threshold=1e-5, window=5) is None  # too short to judge
+
+
+def test_near_optimal_region_measures_a_valley_and_the_edge():
+    xs, ys = np.logspace(0, 4, 41), np.logspace(-1, 1, 21)
+    X, Y = np.meshgrid(np.log10(xs), np.log10(ys), indexing="ij")  # noqa: N806
+    point = 1 + (X - 2) ** 2 + (Y - 0) ** 2  # a bowl at (100, 1)
+    region = near_optimal_region(point, xs, ys, within=1e-3)
+    assert region["x_low"] <= 100 <= region["x_high"] and region["x_ratio"] < 1.5
+    assert not region["optimum_on_edge"] and not region["region_on_edge"]
+    valley = 1 + 1e-5 * (X - 4) ** 2 + (Y - 0) ** 2  # flat along x, minimum at the grid's end
+    region = near_optimal_region(valley, xs, ys, within=1e-3)
+    assert region["x_ratio"] > 1000 and region["optimum_on_edge"] and region["region_on_edge"]
+
+
+def test_a_verdict_names_a_claim_of_the_paper_and_a_known_verdict():
+    v = Verdict("extracted_d3", "(7.20, 31.00)", "within 5%", "3000 steps", "reproduced", budget_dependent=True)
+    assert v.source == CLAIMS["extracted_d3"].source and "7.15" in v.words
+    with pytest.raises(ValueError, match="claim="):
+        Verdict("no such claim", "", "", "", "reproduced")
+    with pytest.raises(ValueError, match="verdict="):
+        Verdict("extracted_d3", "", "", "", "probably")
+
+
+def test_verdicts_round_trip_through_the_results_file_and_render_as_a_table(tmp_path):
+    v = Verdict("selection_majority", "18 of 20 <b>", "Wilson interval above 1/2", "20 seeds", "reproduced")
+    path = tmp_path / "r.json"
+    write_results(path, chapter="07", profile="smoke", settings={}, metrics={"x": 1.0}, verdicts=[v])
+    record = read_results(path)
+    assert record["verdicts"] == [v.as_record()]
+    html = verdict_table(record["verdicts"])._repr_html_()
+    assert html.startswith("<table") and '<td class="verdict reproduced">reproduced' in html
+    assert "&lt;b&gt;" in html and "<b>" not in html  # cells are escaped
+    assert html.count("<tr>") == 2 and "Appendix J, Figure 11" in html
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+# Each claim's verdict, fed a case where it must hold and cases where it must not.
+
+GOOD_TASK = {"min_per_class": 20, "max_per_class": 20, "frac_in_region": 1.0, "frac_query_in_region": 1.0,
+             "query_class_chi2_p": 0.4}
+
+
+@pytest.mark.parametrize(("change", "p_values", "expected"), [
+    ({}, [0.3, 0.5], "reproduced"),
+    ({"max_per_class": 21}, [0.3, 0.5], "not reproduced"),  # unbalanced classes
+    ({"frac_in_region": 0.999}, [0.3, 0.5], "not reproduced"),  # a point outside its region
+    ({"query_class_chi2_p": 1e-6}, [0.3, 0.5], "not reproduced"),  # query classes not uniform
+    ({}, [0.3, 1e-5], "not reproduced"),  # points not uniform in a region
+])
+def test_task_verdict(change, p_values, expected):
+    v = task_verdict({3: GOOD_TASK | change}, {3: p_values}, points_per_class=20, setting="s")
+    assert v.verdict == expected
+
+
+def test_construction_verdict():
+    assert construction_verdict("eq_1", {"a": 1e-16, "b": 3e-15}, tolerance=1e-12, setting="s").verdict == "reproduced"
+    assert construction_verdict("eq_1", {"a": 1e-16, "b": 0.2}, tolerance=1e-12, setting="s").verdict == "not reproduced"
+
+
+def test_alignment_verdict_fails_a_run_that_never_left_the_plateau():
+    aligned = {3: {"cos_sim": 0.999, "preds_diff": 0.01}, 5: {"cos_sim": 0.995, "preds_diff": 0.02}}
+    tolerances = {3: (0.98, 0.06), 5: (0.98, 0.06)}
+    assert alignment_verdict("softmax_learns_eq1", aligned, tolerances, setting="s").verdict == "reproduced"
+    plateau = aligned | {5: {"cos_sim": 0.2, "preds_diff": 0.6}}  # a model still predicting ~uniform probabilities
+    assert alignment_verdict("softmax_learns_eq1", plateau, tolerances, setting="s").verdict == "not reproduced"
+    d2 = {2: {"cos_sim": 0.5, "preds_diff": 0.03}}  # no cos sim at d = 2 (None): only the predictions count
+    assert alignment_verdict("softmax_learns_eq1", d2, {2: (None, 0.06)}, setting="s").verdict == "reproduced"
+
+
+def test_extracted_d3_verdict_needs_both_values_within_five_percent():
+    assert extracted_d3_verdict(7.15, 31.07, setting="s").verdict == "reproduced"
+    assert extracted_d3_verdict(7.4, 29.6, setting="s").verdict == "reproduced"  # 3.5% and 4.7% off
+    assert extracted_d3_verdict(8.8, 34.7, setting="s").verdict == "not reproduced"  # the other query variant's optimum
+    assert extracted_d3_verdict(5.0, 25.0, setting="s").verdict == "not reproduced"  # the paper's "slightly off" values
+    assert extracted_d3_verdict(7.15, 33.9, setting="s").verdict == "not reproduced"  # c_sigma alone 9% off
+
+
+def test_extraction_works_verdict():
+    good, off = {"cos_sim": 0.99, "preds_diff": 0.02}, {"cos_sim": 0.9, "preds_diff": 0.1}
+    assert extraction_works_verdict(good, off, min_cos=0.97, setting="s").verdict == "reproduced"
+    assert extraction_works_verdict(off, good, min_cos=0.97, setting="s").verdict == "not reproduced"
+
+
+def test_dynamics_by_d_verdict():
+    rising = {2: (2.0, 200.0), 3: (7.0, 31.0), 10: (100.0, 1.0)}
+    assert dynamics_by_d_verdict(rising, setting="s").verdict == "reproduced"
+    assert dynamics_by_d_verdict(rising | {5: (5.0, 40.0)}, setting="s").verdict == "not reproduced"  # not monotone
+    assert dynamics_by_d_verdict({3: (7.0, 31.0)}, setting="s").verdict == "not testable"
+
+
+def test_flattens_earlier_verdict():
+    assert flattens_earlier_verdict({8e-4: 40_000.0, 3e-3: 20_000.0}, criterion="c", setting="s").verdict == "reproduced"
+    assert flattens_earlier_verdict({8e-4: 20_000.0, 3e-3: 40_000.0}, criterion="c", setting="s").verdict == "not reproduced"
+    assert flattens_earlier_verdict({8e-4: None, 3e-3: 20_000.0}, criterion="c", setting="s").verdict == "reproduced"
+    assert flattens_earlier_verdict({8e-4: 20_000.0, 3e-3: None}, criterion="c", setting="s").verdict == "not reproduced"
+    assert flattens_earlier_verdict({8e-4: None, 3e-3: None}, criterion="c", setting="s").verdict == "not resolved"
+    assert flattens_earlier_verdict({3e-3: 1.0}, criterion="c", setting="s").verdict == "not testable"  # one rate settled
+
+
+def test_smaller_value_verdict():
+    both_flat = {8e-4: True, 3e-3: True}
+    assert smaller_value_verdict({8e-4: 90.0, 3e-3: 60.0}, both_flat, setting="s").verdict == "reproduced"
+    assert smaller_value_verdict({8e-4: 60.0, 3e-3: 90.0}, both_flat, setting="s").verdict == "not reproduced"
+    # the lower rate still growing but already above the higher rate's flat value: holds
+    assert smaller_value_verdict({8e-4: 90.0, 3e-3: 60.0}, {8e-4: False, 3e-3: True}, setting="s").verdict == "reproduced"
+    # the higher rate still growing: its value is not known yet
+    assert smaller_value_verdict({8e-4: 90.0, 3e-3: 60.0}, {8e-4: True, 3e-3: False}, setting="s").verdict == "not resolved"
+    # the higher rate still growing and already above the lower rate's flat value: fails
+    assert smaller_value_verdict({8e-4: 60.0, 3e-3: 90.0}, {8e-4: True, 3e-3: False}, setting="s").verdict == "not reproduced"
+    assert smaller_value_verdict({3e-3: 60.0}, {3e-3: True}, setting="s").verdict == "not testable"
+
+
+def test_plateau_exit_step():
+    from icl_lib.verdicts import plateau_exit_step
+
+    steps, losses = [0, 100, 200, 300], [1.609, 1.60, 1.2, 0.4]
+    assert plateau_exit_step(steps, losses, chance=1.609, fraction=0.9) == 200
+    assert plateau_exit_step(steps, [1.609] * 4, chance=1.609, fraction=0.9) is None  # never left the plateau
+
+
+def test_not_converged_and_grid_optimum_verdicts():
+    region = {"x_low": 5000.0, "x_high": 10_000.0}
+    assert not_converged_verdict({8e-4: 90.0, 3e-3: 60.0}, region, setting="s").verdict == "reproduced"
+    assert not_converged_verdict({8e-4: 90.0, 3e-3: 6000.0}, region, setting="s").verdict == "not reproduced"
+    assert not_converged_verdict({}, region, setting="s").verdict == "not testable"
+    assert grid_optimum_verdict(7000.0, region, setting="s").verdict == "reproduced"
+    narrow = {"x_low": 1000.0, "x_high": 1200.0}
+    assert grid_optimum_verdict(1100.0, narrow, setting="s").verdict == "not reproduced"
+
+
+def test_selection_verdicts_use_intervals():
+    assert selection_majority_verdict(17, 20, setting="s").verdict == "reproduced"
+    assert selection_majority_verdict(11, 20, setting="s").verdict == "not resolved"
+    assert selection_majority_verdict(4, 20, setting="s").verdict == "not reproduced"
+    assert elimination_low_c_verdict((2, 12, 20), (5, 0, 20), setting="s").verdict == "reproduced"
+    assert elimination_low_c_verdict((2, 3, 20), (5, 1, 20), setting="s").verdict == "not resolved"
+    assert elimination_low_c_verdict((2, 0, 20), (5, 12, 20), setting="s").verdict == "not reproduced"
+    assert elimination_low_c_verdict((5, 0, 20), (5, 0, 20), setting="s").verdict == "not testable"  # no lower C swept
