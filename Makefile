@@ -8,7 +8,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 MATHJAX := book/_extra/mathjax/tex-svg-full.js
 JB_FLAGS := --warningiserror --nitpick --keep-going
 
-.PHONY: setup sync execute book test bench lint clean
+.PHONY: setup sync tree execute book test bench lint clean
 
 setup: $(VENV)/.installed $(MATHJAX)
 
@@ -28,24 +28,35 @@ $(MATHJAX):
 sync: setup
 	$(BIN)/jupytext --quiet --to ipynb --update $(NOTEBOOKS)
 
-# Execute every chapter with papermill into executed/ (same depth as notebooks/, so relative
+# Where a profile's executed notebooks, results, runs and HTML live: the book profile (what is
+# published) at the top, any other profile in a tree of its own, so that `make test` (smoke) never
+# overwrites the book's outputs. Chapters write ../results and ../runs relative to <tree>/executed.
+TREE = $(if $(filter book,$(PROFILE)),.,_build/$(PROFILE))
+
+tree:
+ifneq ($(TREE),.)
+	mkdir -p $(TREE)
+	cp -r _config.yml _toc.yml book $(TREE)/
+endif
+
+# Execute every chapter with papermill into <tree>/executed (same depth as notebooks/, so relative
 # paths such as ../results resolve the same way when nbval re-executes them).
-execute: sync
-	mkdir -p executed results
+execute: sync tree
+	mkdir -p $(TREE)/executed $(TREE)/results
 	for nb in $(NOTEBOOKS:.py=.ipynb); do \
-	  $(BIN)/papermill --no-progress-bar --cwd executed $$nb executed/$$(basename $$nb) -p profile $(PROFILE) || exit 1; \
+	  $(BIN)/papermill --no-progress-bar --cwd $(TREE)/executed $$nb $(TREE)/executed/$$(basename $$nb) -p profile $(PROFILE) || exit 1; \
 	done
-	echo $(PROFILE) > executed/PROFILE
+	echo $(PROFILE) > $(TREE)/executed/PROFILE
 
 book: setup
 	$(MAKE) execute PROFILE=$(PROFILE)
-	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	$(BIN)/jupyter-book build $(TREE) $(JB_FLAGS)
 
 test: setup
 	$(BIN)/python -m tests.ensure_chromium
 	$(MAKE) execute PROFILE=smoke
-	$(BIN)/jupyter-book build . $(JB_FLAGS) --path-output _build/smoke
-	BOOK_HTML=_build/smoke/_build/html $(BIN)/pytest tests executed --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	$(BIN)/jupyter-book build _build/smoke $(JB_FLAGS)
+	BOOK_HTML=_build/smoke/_build/html $(BIN)/pytest tests _build/smoke/executed --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 bench: setup
 	$(BIN)/python benchmarks/throughput.py
