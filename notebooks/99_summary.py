@@ -65,8 +65,8 @@ verdict_table(verdicts, chapter=True)
 # The introduction shows the same verdicts in short; this cell writes them for it.
 
 # %%
-short = Table(("verdict", "the paper's claim", "source", "chapter"),
-              [(v["verdict"] + (" (budget)" if v["budget_dependent"] else ""), v["title"], v["source"],
+short = Table(("verdict", "the paper's claim", "chapter"),
+              [(v["verdict"] + (" (budget)" if v["budget_dependent"] else ""), f"{v['title']} ({v['source']})",
                 f"{{doc}}`{v['chapter'][:2]} <../executed/{v['chapter']}>`") for v in verdicts])
 _ = (Path(results_dir) / "verdicts.md").write_text(short.markdown() + "\n")
 
