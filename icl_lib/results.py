@@ -12,10 +12,10 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from icl_lib.files import atomic_write
 
 __all__ = ["Table", "write_results", "read_results", "comparison_table"]
 
@@ -70,15 +70,7 @@ def write_results(
     records = [v.as_record() for v in verdicts]
     record = {"chapter": chapter, "profile": profile, "settings": settings, "metrics": metrics, "paper": paper or {},
               "verdicts": records}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write(path, lambda f: f.write(json.dumps(record, indent=2, sort_keys=True).encode()))
     return record
 
 

@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import queue
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 import icl_lib
+from icl_lib.files import atomic_write
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
 from icl_lib.streams import contexts_for, stream_seed
@@ -235,11 +234,7 @@ def _member_model(config: TrainConfig, weights: Weights, member: int, dtype: tor
 
 
 def _atomic_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 class _Prefetcher:
@@ -296,7 +291,7 @@ def train(
         adam_m, adam_v = torch.zeros_like(weights), torch.zeros_like(weights)
         start, history = 0, {"step": [], "eval_loss": [], "snapshots": []}
         path.mkdir(parents=True, exist_ok=True)
-        (path / "config.json").write_text(json.dumps(_identity(config), indent=2))
+        atomic_write(path / "config.json", lambda f: f.write(json.dumps(_identity(config), indent=2).encode()))
     lrs = np.array(config.lrs)  # (S,) float64
     eval_tokens = eval_contexts(config).to(device)
     stop = config.steps if stop_after is None else min(config.steps, stop_after)
