@@ -57,10 +57,10 @@ def _token_sum(xt, weights, n, out):
         out[j] = t
 
 
-# exp(x) for x <= 0 in a loop that vectorises (libm's exp, called once per element, was a fifth of
-# the step): x = k ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in a short and a long part, so k ln2 is
-# exact enough), e^r by Cephes' approximations (single precision: a degree-7 polynomial; double: a
-# rational one, both accurate to about an ulp), times 2^k assembled from its exponent bits. Below the
+# exp(x) for x <= 0 in a loop that vectorises (libm's exp is a call per element): x = k ln2 + r with
+# |r| <= ln2/2 (Cody-Waite: ln2 in a short and a long part, so k ln2 is exact enough), e^r by Cephes'
+# approximations (single precision: a degree-7 polynomial; double: a rational one, both accurate to
+# about an ulp), times 2^k assembled from its exponent bits. Below the
 # smallest normal (x < -87.3 in single, -708.3 in double) the value stays at about that (~1e-38,
 # 1e-308): weights of softmax beside a top weight of 1. Tests compare with numpy's exp and with autograd.
 _EXP_SINGLE = (-87.3, 1.4426950408889634, 0.693359375, -2.12194440e-4,
@@ -266,8 +266,8 @@ class CompiledStep:
     cross-entropy on the query of each member, (S,), and its gradient, (S, 4, D, D), as tensors
     that share the workspace's memory: the next call overwrites them (the training loop uses them
     at once; `loss_and_grad` makes a new workspace per call). The small (D, D) products around the
-    fused loop are compiled too, and the arrays are reused: as ~20 torch calls and fresh arrays
-    they took ~0.7 ms of a ~10 ms step on one core while the other waited.
+    fused loop are compiled too, and the arrays are reused, because as torch calls on fresh arrays
+    they run on one core while the other waits.
     """
 
     def __init__(self, S: int, B: int, N: int, D: int, d: int, dtype: torch.dtype, *, softmax: bool,  # noqa: N803
@@ -318,7 +318,7 @@ def clip_and_adam(grad, m, v, W, clip, step_size, beta1, beta2, eps, bias2):  # 
     (optax's clip_by_global_norm: no epsilon), then one Adam step of size step_size[s] (the
     learning rate over 1 - beta1^t) with v's bias correction `bias2` (1 - beta2^t). The same
     arithmetic as the torch update in `icl_lib.training` (used on other devices; a test compares
-    them): as ~10 torch calls it took 0.3 ms a step on the CPU, mostly dispatch."""
+    them), in one loop because as a dozen small torch calls its cost is mostly dispatch."""
     S = grad.shape[0]  # noqa: N806
     g, mm, vv, w = grad.reshape(S, -1), m.reshape(S, -1), v.reshape(S, -1), W.reshape(S, -1)
     for s in range(S):

@@ -270,9 +270,8 @@ def train(
 ) -> Run:
     """Train (or load, or resume) the run of `config`. `stop_after` stops early at that step
     (used to test resuming); `progress=None` shows a bar only on a terminal. `prefetch` samples the
-    next batch in a background thread; None: only on CUDA (on a 2-core CPU the sampler and the step
-    then compete for the cores: with the compiled step it measured no faster, 70-88 steps/s with it
-    against 70-94 without, in the same session)."""
+    next batch in a background thread; None: only on CUDA (on the CPU the sampler and the step
+    would compete for the same cores)."""
     path = Path(runs_dir) / run_key(config)
     final_file, checkpoint_file = path / "final.pt", path / "checkpoint.pt"
     if final_file.exists():
