@@ -19,8 +19,8 @@ from dataclasses import replace
 import torch
 
 from icl_lib.models import SelfAttention, full_attention_logits
-from icl_lib.profiles import resolve_device
-from icl_lib.tasks import candidate_counts, sample_contexts, sample_contexts_plain
+from icl_lib.task_checks import sample_contexts_plain
+from icl_lib.tasks import candidate_counts, sample_contexts
 from icl_lib.training import (
     TrainConfig,
     _autograd_loss_and_grad,
@@ -28,6 +28,7 @@ from icl_lib.training import (
     _Batches,
     _compiled_step,
     init_weights,
+    resolve_device,
     train,
 )
 

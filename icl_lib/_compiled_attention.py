@@ -112,7 +112,7 @@ def _exp_shifted(a, n, top, coef, single, kbits, kscale):
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch, coef, single, kbits, kscale):  # noqa: N803, PLR0913
+def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch, coef, single, kbits, kscale):
     """XT (SX, B, D, N): the tokens feature-major, SX in {1, S}, query token last; y (SX, B);
     QK (S, D, D); OVy (S, C, D); consts = [scale, 1] in the tokens' dtype, so that the loops stay in
     that dtype (a float64 literal would promote float32 arithmetic and stop the vectorisation).
@@ -123,10 +123,10 @@ def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch,
     already divided by B. scratch (P, 2N + 3D + C) is the chunk's working memory; coef, single,
     kbits (P, N) and kscale (P, N) are `_exp_shifted`'s.
     """
-    S, B, D = QK.shape[0], XT.shape[1], QK.shape[1]  # noqa: N806
-    C = OVy.shape[1]  # noqa: N806
-    N = XT.shape[3]  # noqa: N806
-    P = loss.shape[0]  # noqa: N806
+    S, B, D = QK.shape[0], XT.shape[1], QK.shape[1]
+    C = OVy.shape[1]
+    N = XT.shape[3]
+    P = loss.shape[0]
     shared = XT.shape[0] == 1
     scale, one = consts[0], consts[1]
     for p in prange(P):
@@ -206,9 +206,9 @@ def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch,
 
 
 @njit(cache=True, nogil=True)
-def _products(W, d, QK, OVy):  # noqa: N803
+def _products(W, d, QK, OVy):
     """QK = W_Q^T W_K (S, D, D) and OVy = the label rows d.. of W_O W_V (S, C, D), from W (S, 4, D, D)."""
-    S, _, D, _ = W.shape  # noqa: N806
+    S, _, D, _ = W.shape
     for s in range(S):
         for i in range(D):
             for j in range(D):
@@ -225,14 +225,14 @@ def _products(W, d, QK, OVy):  # noqa: N803
 
 
 @njit(cache=True, nogil=True)
-def _weight_grads(W, dqk, dov, d, grad):  # noqa: N803
+def _weight_grads(W, dqk, dov, d, grad):
     """The gradients of W_Q, W_K, W_V, W_O, grad (S, 4, D, D), from the chunk sums dqk (P, S, D, D)
     and dov (P, S, C, D): with dQK = sum_p dqk[p] and dOV the (D, D) matrix whose rows d.. are
     sum_p dov[p] (zeros above), dW_Q = W_K dQK^T, dW_K = W_Q dQK, dW_V = W_O^T dOV, dW_O = dOV W_V^T."""
-    P, S, D, _ = dqk.shape  # noqa: N806
-    C = D - d  # noqa: N806
-    dQK = np.empty((D, D), dtype=dqk.dtype)  # noqa: N806
-    dOV = np.zeros((D, D), dtype=dqk.dtype)  # noqa: N806
+    P, S, D, _ = dqk.shape
+    C = D - d
+    dQK = np.empty((D, D), dtype=dqk.dtype)
+    dOV = np.zeros((D, D), dtype=dqk.dtype)
     for s in range(S):
         for i in range(D):  # the chunk sums, in chunk order (the result does not depend on the threads)
             for j in range(D):
@@ -270,12 +270,12 @@ class CompiledStep:
     they run on one core while the other waits.
     """
 
-    def __init__(self, S: int, B: int, N: int, D: int, d: int, dtype: torch.dtype, *, softmax: bool,  # noqa: N803
+    def __init__(self, S: int, B: int, N: int, D: int, d: int, dtype: torch.dtype, *, softmax: bool,
                  include_query: bool) -> None:
         self.d, self.B, self.softmax = d, B, softmax
         self.n_att = N if include_query else N - 1
         dt = torch.empty(0, dtype=dtype).numpy().dtype
-        C, P = D - d, CHUNKS  # noqa: N806
+        C, P = D - d, CHUNKS
         self.QK, self.OVy = np.empty((S, D, D), dtype=dt), np.empty((S, C, D), dtype=dt)
         self.loss, self.dqk = np.empty((P, S), dtype=dt), np.empty((P, S, D, D), dtype=dt)
         self.dov = np.empty((P, S, C, D), dtype=dt)
@@ -288,13 +288,13 @@ class CompiledStep:
         self.mean_loss = torch.empty(S, dtype=dtype)
 
     def __call__(self, weights: torch.Tensor, tokens: torch.Tensor, y_query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        X = tokens.detach().numpy()  # noqa: N806
-        XT = np.swapaxes(X if X.ndim == 4 else X[None], -1, -2)  # noqa: N806 (S or 1, B, D, N)
+        X = tokens.detach().numpy()
+        XT = np.swapaxes(X if X.ndim == 4 else X[None], -1, -2)
         if not XT.flags.c_contiguous:  # tokens not stored feature-major: one copy
-            XT = np.ascontiguousarray(XT)  # noqa: N806
+            XT = np.ascontiguousarray(XT)
         y = y_query.numpy()
         y = np.ascontiguousarray(y if y.ndim == 2 else y[None])
-        W = np.ascontiguousarray(weights.detach().numpy())  # noqa: N806
+        W = np.ascontiguousarray(weights.detach().numpy())
         _products(W, self.d, self.QK, self.OVy)
         _fused_step(XT, y, self.QK, self.OVy, self.n_att, self.softmax, self.consts, self.loss, self.dqk, self.dov,
                     self.scratch, self.coef, self.single, self.kbits, self.kscale)
@@ -307,19 +307,19 @@ def loss_and_grad(weights: torch.Tensor, tokens: torch.Tensor, y_query: torch.Te
                   include_query: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy on the query of each member, (S,), and its gradient, (S, 4, D, D), in new
     tensors (see `CompiledStep` for the arguments)."""
-    S, _, D, _ = weights.shape  # noqa: N806
-    B, N = tokens.shape[-3], tokens.shape[-2]  # noqa: N806
+    S, _, D, _ = weights.shape
+    B, N = tokens.shape[-3], tokens.shape[-2]
     return CompiledStep(S, B, N, D, d, weights.dtype, softmax=softmax, include_query=include_query)(weights, tokens, y_query)
 
 
 @njit(cache=True, nogil=True)
-def clip_and_adam(grad, m, v, W, clip, step_size, beta1, beta2, eps, bias2):  # noqa: N803, PLR0913
+def clip_and_adam(grad, m, v, W, clip, step_size, beta1, beta2, eps, bias2):
     """In place, per member s of grad, m, v, W (S, ...): clip grad[s] to global norm `clip`
     (optax's clip_by_global_norm: no epsilon), then one Adam step of size step_size[s] (the
     learning rate over 1 - beta1^t) with v's bias correction `bias2` (1 - beta2^t). The same
     arithmetic as the torch update in `icl_lib.training` (used on other devices; a test compares
     them), in one loop because as a dozen small torch calls its cost is mostly dispatch."""
-    S = grad.shape[0]  # noqa: N806
+    S = grad.shape[0]
     g, mm, vv, w = grad.reshape(S, -1), m.reshape(S, -1), v.reshape(S, -1), W.reshape(S, -1)
     for s in range(S):
         total = 0.0

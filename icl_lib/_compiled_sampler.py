@@ -151,7 +151,7 @@ def _seeded_state(seed, b):
 @njit(inline="always")
 def _label(z, g, m, d):
     """argmax_c <g[:, m], z_c> (the first on ties): the same arithmetic as the block labelling."""
-    C = z.shape[0]  # noqa: N806
+    C = z.shape[0]
     best, label = -np.inf, 0
     for c in range(C):
         score = 0.0
@@ -168,7 +168,7 @@ def _context_start(seed, b, draw_prototypes, z, d):
     normalised standard normals unless given, then the query's class, uniform on 0..C-1 (exact:
     the partial range [0, 2^64 mod C) is rejected). Returns the class and the stream's state."""
     s0, s1, s2, s3 = _seeded_state(seed, b)
-    C = z.shape[0]  # noqa: N806
+    C = z.shape[0]
     if draw_prototypes:
         for c in range(C):
             norm = 0.0
@@ -191,7 +191,7 @@ def class_arcs(z, start, width):
     """d = 2: the region of each prototype z_c (rows of z (C, 2)) is the arc of the circle between
     the midpoints to its two angular neighbours: angles [start[c], start[c] + width[c]]. The arcs
     are disjoint and their widths sum to 2 pi (the tests check both)."""
-    C = z.shape[0]  # noqa: N806
+    C = z.shape[0]
     angle = np.empty(C)
     for c in range(C):
         angle[c] = np.arctan2(z[c, 1], z[c, 0])
@@ -211,7 +211,7 @@ def arc_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, block,
     angle inside its class's arc, without rejection (the smallest arc is heavy-tailed, and rejection
     would stall on it). Context b's stream starts as for every d (`_context_start`), then gives the
     k angles of class 0, those of class 1, ..., and the query's angle last."""
-    B, C, _ = prototypes.shape  # noqa: N806
+    B, C, _ = prototypes.shape
     if prototypes.shape[2] != 2 or x.shape[2] != 2 or x_query.shape[1] != 2:
         raise ValueError("the arrays' dimension is not the one this kernel was compiled for")
     for b in prange(B):
@@ -241,7 +241,7 @@ def _tail_fold(z, c, w):
     exist if and only if some pair has <a_i, a_j> <= 0 (all of the cone's vectors are pairwise at
     an acute angle otherwise): then w_1 = a_i and w_2 = a_j minus its part along a_i.
     """
-    C, d = z.shape  # noqa: N806
+    C, d = z.shape
     first, pair_i, pair_j = -1, -1, -1
     for i in range(C):
         if i == c:
@@ -310,20 +310,20 @@ def sampler_kernel(dim: int):
         return arc_sample
 
     @njit(parallel=True, cache=True, nogil=True)
-    def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, block, fold, examined):  # noqa: PLR0913
+    def rejection_sample(seed, k, draw_prototypes, prototypes, y_query, x, x_query, block, fold, examined):
         """One context per b: prototypes (B, C, d) float64 (drawn here when `draw_prototypes`, else
         read), y_query (B,) int64, x (B, C*k, d) grouped by class (row c*k + j: the j-th kept point of
         class c), x_query (B, d). With `fold`, once a single class still needs
         points, candidates are mirrored into a half or a quarter of the sphere that holds its region.
         examined (B,) int64, unless empty, gets the number of candidates each context examined.
         """
-        B, C, _ = prototypes.shape  # noqa: N806
+        B, C, _ = prototypes.shape
         d = dim  # a compile-time constant
         if prototypes.shape[2] != d or x.shape[2] != d or x_query.shape[1] != d:
             raise ValueError("the arrays' dimension is not the one this kernel was compiled for")
         # Contexts in P fixed chunks, each with its working arrays allocated once rather than per
         # context; the result does not depend on the chunks (a stream per context).
-        P = min(B, 64)  # noqa: N806
+        P = min(B, 64)
         for p in prange(P):
             need = np.empty(C, dtype=np.int64)
             have = np.empty(C, dtype=np.int64)

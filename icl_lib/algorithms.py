@@ -31,7 +31,8 @@ from icl_lib.models import SelfAttention, Weights
 from icl_lib.tasks import Contexts
 from icl_lib.validation import check_fraction
 
-__all__ = ["ALGORITHMS", "AlgorithmFit", "classify_algorithm", "attention_closeness_correlation"]
+__all__ = ["ALGORITHMS", "AlgorithmFit", "classify_algorithm", "attention_closeness_correlation", "settling_index",
+           "switched_algorithm", "BLOCKS", "block_norms"]
 
 ALGORITHMS = ("selection", "elimination", "neither")
 
@@ -56,7 +57,7 @@ def attention_closeness_correlation(model: SelfAttention, ctx: Contexts) -> torc
     tokens = ctx.tokens().to(model.W_Q.dtype)
     with torch.no_grad():
         attn = model.query_attention(tokens)[..., : ctx.n]  # (B, n) the context points only
-    dots = (ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1).to(attn.dtype)  # (B, n)
+    dots = ctx.query_similarity().to(attn.dtype)  # (B, n)
     a, s = attn - attn.mean(-1, keepdim=True), dots - dots.mean(-1, keepdim=True)
     denom = (a.norm(dim=-1) * s.norm(dim=-1)).clamp_min(torch.finfo(attn.dtype).tiny)
     return (a * s).sum(-1) / denom
@@ -73,7 +74,7 @@ def classify_algorithm(
     """Classify one softmax self-attention (weights (D, D) each) on held-out contexts `ctx`."""
     check_fraction("min_agreement", min_agreement)
     check_fraction("max_loss_fraction", max_loss_fraction)
-    d, C = ctx.d, ctx.C  # noqa: N806
+    d, C = ctx.d, ctx.C
     if weights.W_Q.shape[-1] != d + C:
         raise ValueError(f"weights are {tuple(weights.W_Q.shape)}, the contexts need d+C={d + C}")
     model = SelfAttention("softmax", d, C, include_query=include_query, dtype=torch.float64)
@@ -95,3 +96,32 @@ def classify_algorithm(
     else:
         algorithm = "neither"
     return AlgorithmFit(algorithm, c_eta, c_sigma, agreement, loss_model, loss_eq1, correlation)
+
+
+def settling_index(labels: list[str]) -> int:
+    """The index of the first label from which a run's labels through training (one per snapshot)
+    stay the same to the end: when it settled on its final algorithm (chapter 07)."""
+    if not labels:
+        raise ValueError("settling_index needs at least one label")
+    i = len(labels) - 1
+    while i > 0 and labels[i - 1] == labels[-1]:
+        i -= 1
+    return i
+
+
+def switched_algorithm(labels: list[str]) -> bool:
+    """Whether a run held selection and later elimination, or the other way round ("neither"
+    between them does not count as holding either)."""
+    held = [a for a in labels if a != "neither"]
+    return any(a != b for a, b in zip(held, held[1:], strict=False))
+
+
+BLOCKS = ("QK x-block (Eq. 1)", "QK xy-block", "OV y-block (Eq. 1)", "OV yx-block")
+
+
+def block_norms(weights: Weights, d: int) -> list[float]:
+    """Frobenius norms of the four blocks of W_Q^T W_K and W_O W_V that can change a prediction
+    (`BLOCKS`): Eq. 1 uses the x-block of the first and the y-block of the second; the xy-block
+    scores a key by its label, the yx-block turns attended positions into logits."""
+    qk, ov = weights.qk(), weights.ov()
+    return [float(b.norm()) for b in (qk[:d, :d], qk[:d, d:], ov[d:, d:], ov[d:, :d])]

@@ -15,6 +15,7 @@ import torch
 
 from icl_lib import paper
 from icl_lib.kernels import Kernel
+from icl_lib.metrics import per_context_loss
 from icl_lib.tasks import Contexts
 
 __all__ = [
@@ -33,7 +34,7 @@ def gd_step(ctx: Contexts, eta: float | torch.Tensor) -> torch.Tensor:
 
     logits = eta/n sum_i y_i <x_i, x_query>.
     """
-    dots = (ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1)  # (B, n)
+    dots = ctx.query_similarity()  # (B, n)
     base = (dots.unsqueeze(-2) @ ctx.y_onehot()).squeeze(-2) / ctx.n  # (B, C)
     return _as_coefficient(eta, base) * base
 
@@ -58,8 +59,8 @@ def adaptive_kernel_gd_step(
     exp(c_sigma ||x_q||^2/sqrt(d+C))), as in softmax attention where the query attends to itself;
     the query carries the label 0, so it adds nothing to the numerator.
     """
-    D = ctx.d + ctx.C  # noqa: N806
-    dots = (ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1)  # (B, n)
+    D = ctx.d + ctx.C
+    dots = ctx.query_similarity()  # (B, n)
     if include_query:
         dots = torch.cat([dots, (ctx.x_query * ctx.x_query).sum(-1, keepdim=True)], dim=-1)  # (B, n+1)
     c_sigma_t = torch.as_tensor(c_sigma, dtype=dots.dtype, device=dots.device)[..., None, None]
@@ -78,8 +79,6 @@ def line_search_gd(ctx: Contexts, etas: torch.Tensor, *, chunk: int = 25) -> tup
 
     Vectorized over the grid (in chunks bounding memory); Appendix G: 100 values in [1, 10^2.5].
     """
-    from icl_lib.metrics import per_context_loss
-
     losses = torch.cat([per_context_loss(gd_step(ctx, part), ctx.y_query).mean(-1) for part in etas.split(chunk)])
     return float(etas[losses.argmin()]), losses
 
@@ -92,8 +91,6 @@ def grid_search_adaptive(
     The attention weights depend on c_sigma only, so they are computed once per c_sigma and
     reused for the whole c_eta axis. Returns losses of shape (len(c_etas), len(c_sigmas)).
     """
-    from icl_lib.metrics import per_context_loss
-
     columns = []
     for part in c_sigmas.split(chunk):
         weighted = adaptive_kernel_gd_step(ctx, 1.0, part, include_query=include_query)  # (k, B, C)
@@ -112,9 +109,7 @@ def grid_search_kernel_gd(
     Appendix G: 100 x 100 log grid, eta in [1, 10^3], sigma^2 in [10^-3, 10^2]. On the sphere
     k(x_i, x_q) = exp((<x_i, x_q> - 1)/sigma^2). Returns losses of shape (len(etas), len(sigma2s)).
     """
-    from icl_lib.metrics import per_context_loss
-
-    dots = (ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1)  # (B, n)
+    dots = ctx.query_similarity()  # (B, n)
     columns = []
     for part in sigma2s.to(dots.dtype).split(chunk):
         k = torch.exp((dots - 1) / part[:, None, None])  # (k, B, n)

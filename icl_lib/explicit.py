@@ -33,9 +33,9 @@ def explicit_gd_step(
     """
     phi = feature_map or (lambda x: x)
     features = phi(ctx.x)  # (B, n, F)
-    W0 = torch.zeros(ctx.batch_size, features.shape[-1], ctx.C, dtype=ctx.x.dtype, requires_grad=True)  # noqa: N806
+    W0 = torch.zeros(ctx.batch_size, features.shape[-1], ctx.C, dtype=ctx.x.dtype, requires_grad=True)
     (grad,) = torch.autograd.grad(_context_loss(features @ W0, ctx), W0)
-    W1 = W0.detach() - torch.as_tensor(eta, dtype=ctx.x.dtype).reshape(-1, 1, 1) * grad  # noqa: N806 (B, F, C)
+    W1 = W0.detach() - torch.as_tensor(eta, dtype=ctx.x.dtype).reshape(-1, 1, 1) * grad
     return (phi(ctx.x_query).unsqueeze(-2) @ W1).squeeze(-2)
 
 
@@ -64,7 +64,7 @@ def adaptive_learning_rate(ctx: Contexts, c_eta: float, sigma2: float, *, includ
 
     With `include_query` the sum also has the query's own term e^{||x_query||^2/sigma^2}.
     """
-    dots = (ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1)  # (B, n)
+    dots = ctx.query_similarity()  # (B, n)
     if include_query:
         dots = torch.cat([dots, (ctx.x_query**2).sum(-1, keepdim=True)], dim=-1)
     return c_eta * ctx.n * torch.exp(1 / sigma2 - torch.logsumexp(dots / sigma2, dim=-1))

@@ -27,7 +27,7 @@ def qk_scale(weights: Weights, d: int) -> torch.Tensor:
 
 def shift_ov_columns(ov_y: torch.Tensor) -> torch.Tensor:
     """Subtract from each column of the (..., C, C) y-block the mean of its off-diagonal entries."""
-    C = ov_y.shape[-1]  # noqa: N806
+    C = ov_y.shape[-1]
     off_mean = (ov_y.sum(-2) - ov_y.diagonal(dim1=-2, dim2=-1)) / (C - 1)  # (..., C), one per column
     return ov_y - off_mean.unsqueeze(-2)
 

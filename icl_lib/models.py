@@ -36,10 +36,10 @@ KINDS = ("linear", "softmax", "kernel")
 class Weights:
     """The four (d+C) x (d+C) matrices of one self-attention layer (or (S, d+C, d+C) for S models)."""
 
-    W_Q: torch.Tensor  # noqa: N815 (the paper's names)
-    W_K: torch.Tensor  # noqa: N815
-    W_V: torch.Tensor  # noqa: N815
-    W_O: torch.Tensor  # noqa: N815
+    W_Q: torch.Tensor
+    W_K: torch.Tensor
+    W_V: torch.Tensor
+    W_O: torch.Tensor
 
     def as_tuple(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         return (self.W_Q, self.W_K, self.W_V, self.W_O)
@@ -57,7 +57,7 @@ class Weights:
         return self.W_O @ self.W_V
 
 
-def constructed_weights(kind: str, d: int, C: int, **coefficients: float) -> Weights:  # noqa: N803
+def constructed_weights(kind: str, d: int, C: int, **coefficients: float) -> Weights:
     """The weights that make self-attention compute one (kernel / context-adaptive) GD step, in float64.
 
     linear (Appendix B, Eq. 2), coefficients eta, n:
@@ -73,7 +73,7 @@ def constructed_weights(kind: str, d: int, C: int, **coefficients: float) -> Wei
     expected = {"linear": {"eta", "n"}, "kernel": {"eta", "n"}, "softmax": {"c_eta", "c_sigma"}}[kind]
     if set(coefficients) != expected:
         raise ValueError(f"constructed_weights({kind!r}) takes coefficients {sorted(expected)}, got {sorted(coefficients)}")
-    D = d + C  # noqa: N806
+    D = d + C
     p_x = torch.zeros(D, D, dtype=torch.float64)
     p_x[:d, :d] = torch.eye(d, dtype=torch.float64)
     p_y = torch.zeros(D, D, dtype=torch.float64)
@@ -99,7 +99,7 @@ class SelfAttention(nn.Module):
         self,
         kind: str,
         d: int,
-        C: int,  # noqa: N803
+        C: int,
         *,
         kernel: Kernel | None = None,
         include_query: bool = True,
@@ -115,7 +115,7 @@ class SelfAttention(nn.Module):
         self.kernel = kernel
         self.include_query = check_bool("include_query", include_query)
         self.ensemble = None if ensemble is None else check_positive_int("ensemble", ensemble)
-        D = d + C  # noqa: N806
+        D = d + C
         shape = (D, D) if ensemble is None else (ensemble, D, D)
         self.W_Q = nn.Parameter(torch.zeros(shape, dtype=dtype))
         self.W_K = nn.Parameter(torch.zeros(shape, dtype=dtype))
@@ -123,7 +123,7 @@ class SelfAttention(nn.Module):
         self.W_O = nn.Parameter(torch.zeros(shape, dtype=dtype))
 
     @classmethod
-    def constructed(cls, kind: str, d: int, C: int, *, kernel: Kernel | None = None, include_query: bool = True,  # noqa: N803
+    def constructed(cls, kind: str, d: int, C: int, *, kernel: Kernel | None = None, include_query: bool = True,
                     dtype: torch.dtype = torch.float64, **coefficients: float) -> SelfAttention:
         """A model holding `constructed_weights(kind, d, C, **coefficients)`."""
         model = cls(kind, d, C, kernel=kernel, include_query=include_query, dtype=dtype)
@@ -136,20 +136,12 @@ class SelfAttention(nn.Module):
                 getattr(self, name).copy_(getattr(weights, name))
 
     def weights(self) -> Weights:
-        """A detached copy of the current weights."""
+        """A detached copy of the current weights (`Weights.qk()`, `Weights.ov()` give their products)."""
         return Weights(*(p.detach().clone() for p in (self.W_Q, self.W_K, self.W_V, self.W_O)))
-
-    def qk(self) -> torch.Tensor:
-        """W_Q^T W_K, the bilinear form of the attention scores, (..., D, D)."""
-        return self.W_Q.mT @ self.W_K
-
-    def ov(self) -> torch.Tensor:
-        """W_O W_V, the value-to-output map acting on column vectors, (..., D, D)."""
-        return self.W_O @ self.W_V
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (..., B, n+1, d+C) -> logits (..., B, C), computing the query row only."""
-        attn, X = self._query_attention(tokens)  # noqa: N806
+        attn, X = self._query_attention(tokens)
         out = (attn.unsqueeze(-2) @ X).squeeze(-2)  # (..., B, D)
         return (out @ self.W_V.mT @ self.W_O.mT)[..., self.d:]  # (..., B, C)
 
@@ -159,11 +151,11 @@ class SelfAttention(nn.Module):
         return self._query_attention(tokens)[0]
 
     def _query_attention(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        D = self.d + self.C  # noqa: N806
+        D = self.d + self.C
         if tokens.shape[-1] != D:
             raise ValueError(f"tokens have width {tokens.shape[-1]}, expected d+C={D}")
         e = tokens[..., -1, :]  # (..., B, D) the query token [x_query, 0]
-        X = tokens if self.include_query else tokens[..., :-1, :]  # noqa: N806 (..., B, N, D) attended tokens
+        X = tokens if self.include_query else tokens[..., :-1, :]
         if self.kind == "kernel":
             q = e @ self.W_Q.mT  # (..., B, D): (W_Q e^T)^T
             k = X @ self.W_K.mT  # (..., B, N, D)
@@ -180,20 +172,20 @@ def full_attention_logits(model: SelfAttention, tokens: torch.Tensor) -> torch.T
 
     Tests only. tokens (B, n+1, d+C) -> logits (B, C); single model (no ensemble axis).
     """
-    D = model.d + model.C  # noqa: N806
-    Q = tokens @ model.W_Q.T  # noqa: N806 (B, N+1, D)
-    K = tokens @ model.W_K.T  # noqa: N806
-    V = tokens @ model.W_V.T  # noqa: N806
+    D = model.d + model.C
+    Q = tokens @ model.W_Q.T
+    K = tokens @ model.W_K.T
+    V = tokens @ model.W_V.T
     if model.kind == "kernel":
-        N = tokens.shape[1]  # noqa: N806
-        A = model.kernel(Q, K.unsqueeze(1).expand(-1, N, -1, -1))  # noqa: N806 (B, N+1, N+1)
+        N = tokens.shape[1]
+        A = model.kernel(Q, K.unsqueeze(1).expand(-1, N, -1, -1))
     else:
-        A = Q @ K.transpose(1, 2)  # noqa: N806 (B, N+1, N+1)
+        A = Q @ K.transpose(1, 2)
     if not model.include_query:
         mask = torch.zeros_like(A, dtype=torch.bool)
         mask[:, :, -1] = True  # nobody attends to the query token
-        A = A.masked_fill(mask, float("-inf") if model.kind == "softmax" else 0.0)  # noqa: N806
+        A = A.masked_fill(mask, float("-inf") if model.kind == "softmax" else 0.0)
     if model.kind == "softmax":
-        A = torch.softmax(A / math.sqrt(D), dim=-1)  # noqa: N806
+        A = torch.softmax(A / math.sqrt(D), dim=-1)
     updates = A @ V @ model.W_O.T  # (B, N+1, D)
     return updates[:, -1, model.d:]

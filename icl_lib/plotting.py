@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from icl_lib.tasks import Contexts
+from icl_lib.verdicts import wilson_interval
 
 __all__ = [
     "CLASS_COLOURS", "use_style", "plot_context", "plot_task_figure", "plot_region_uniformity", "plot_deviations",
@@ -240,8 +241,6 @@ def plot_algorithm_counts(panels: dict[str, tuple[list[int], dict[str, list[int]
     """Figure 11: per swept quantity (panel title -> (values, counts per algorithm)), stacked bars of
     how many seeds learned each algorithm, with the proportion of selection written above and the
     95% Wilson intervals of the selection and elimination counts as error bars (chapter 7)."""
-    from icl_lib.verdicts import wilson_interval
-
     use_style()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 2.9), squeeze=False)
     for ax, (title, (values, counts)) in zip(axes[0], panels.items(), strict=True):

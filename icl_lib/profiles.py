@@ -6,13 +6,64 @@ value (`papermill ... -p d -1`) fails at once with a message naming the paramete
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from icl_lib import paper
 from icl_lib.validation import check_choice, check_positive_int
 
-__all__ = ["PROFILES", "Profile", "get_profile", "check_parameters", "resolve_device"]
+__all__ = ["PROFILES", "Profile", "Training", "Sweep", "Dynamics", "Tolerances", "get_profile", "check_parameters",
+           "book_root", "output_path"]
+
+
+@dataclass(frozen=True)
+class Training:
+    """The TrainConfig fields a profile sets for one use (the rest: the chapter's parameters)."""
+
+    steps: int
+    batch_size: int
+    lr: float | None  # None: the paper's rate for d (`paper.softmax_lr`)
+    clip: float
+    eval_every: int
+    checkpoint_every: int
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    final_lr_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Chapter 07 (Appendix J, Figure 11): seeds per setting and the values of C, d and n swept."""
+
+    n_seeds: int
+    classes: tuple[int, ...]
+    dims: tuple[int, ...]
+    lengths: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """Chapter 06 (Appendix I, Figure 10): the dimension and the constant learning rates compared."""
+
+    d: int
+    lrs: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """What the chapters' assertions and verdicts accept at a profile: the `smoke` profile trains for
+    seconds, so its runs only have to have moved towards the solution."""
+
+    linear_min_cos: float  # chapter 03: cos sim with the GD step, at every d
+    linear_max_preds_diff: float
+    linear_eta_rel: float  # chapter 03: extracted eta against the line search, relative
+    softmax_min_cos: float  # chapter 04: cos sim with Eq. 1, d <= 5 (d = 2 not checked, as the paper)
+    softmax_max_preds_diff: float
+    softmax_min_cos_d10: float  # d > 5: the paper notes the two differ slightly (Appendix F)
+    softmax_max_preds_diff_d10: float
+    extraction_min_cos: float  # chapter 05: cos sim of Eq. 1 at the extracted values
+    assert_extracted_d3: bool  # chapter 05: assert the d = 3 values within 5% of the paper's
 
 
 @dataclass(frozen=True)
@@ -28,13 +79,14 @@ class Profile:
     n_search: int  # contexts for the baseline searches (Appendix G: 10,000)
     n_eval: int  # fixed evaluation set (Appendix G: 512)
     n_align: int  # contexts of the alignment metrics (Section 4: N = 100)
-    linear: dict[str, object]  # TrainConfig fields of linear self-attention (chapter 03)
-    softmax: dict[str, object]  # TrainConfig fields of softmax self-attention (chapters 04, 05)
     grid_points: int  # points per axis of the baseline grid searches (Appendix G: 100)
-    selection: dict[str, object]  # TrainConfig fields of the many-seed runs of chapter 07 (Appendix J)
-    selection_sweep: dict[str, object]  # chapter 07: seeds per setting and the values of C, d and n swept
-    dynamics: dict[str, object]  # TrainConfig fields of chapter 06's runs (Appendix I), one member per learning rate
-    dynamics_setting: dict[str, object]  # chapter 06: the dimension d and the learning rates compared
+    linear: Training  # linear self-attention (chapter 03)
+    softmax: Training  # softmax self-attention (chapters 04, 05)
+    selection: Training  # the many-seed runs of chapter 07 (Appendix J)
+    dynamics: Training  # chapter 06's runs (Appendix I), one ensemble member per learning rate
+    selection_sweep: Sweep
+    dynamics_setting: Dynamics
+    tolerances: Tolerances
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -43,10 +95,10 @@ class Profile:
         """TrainConfig fields of this profile for `kind` at dimension d (the paper's per-d rate where it has no lr).
         kind "selection": the softmax runs of chapter 07; "dynamics": those of chapter 06."""
         check_choice("kind", kind, ("linear", "softmax", "selection", "dynamics"))
-        settings = dict({"linear": self.linear, "softmax": self.softmax, "selection": self.selection,
-                         "dynamics": self.dynamics}[kind])
+        settings = asdict({"linear": self.linear, "softmax": self.softmax, "selection": self.selection,
+                           "dynamics": self.dynamics}[kind])
         if kind == "dynamics":  # one ensemble member per learning rate compared
-            settings["lr"] = tuple(self.dynamics_setting["lrs"])
+            settings["lr"] = tuple(self.dynamics_setting.lrs)
         if settings["lr"] is None:
             settings["lr"] = paper.softmax_lr(d)
         return settings
@@ -55,57 +107,62 @@ class Profile:
 # Linear SA: the paper's rate, clipping and budget (Appendix G, `icl_lib.paper`). The book profile
 # keeps the rate and clipping and shortens the budget (10k steps of 1024), which reaches cos sim >
 # 0.999 for d = 2..10; smoke uses a fast schedule (seconds, tests only).
-_PAPER_LINEAR = {"steps": paper.LINEAR_STEPS, "batch_size": paper.BATCH_SIZE, "lr": paper.LINEAR_LR, "clip": paper.LINEAR_CLIP,
-                 "schedule": "constant", "warmup_steps": 0, "eval_every": paper.EVAL_EVERY, "checkpoint_every": 5000}
+_PAPER_LINEAR = Training(steps=paper.LINEAR_STEPS, batch_size=paper.BATCH_SIZE, lr=paper.LINEAR_LR, clip=paper.LINEAR_CLIP,
+                         eval_every=paper.EVAL_EVERY, checkpoint_every=5000)
 # Softmax SA: 2M steps at a constant, dimension-dependent rate (lr None: `paper.softmax_lr(d)`). At
 # that rate the model stays on its initial plateau for long; the book profile uses warm-up + cosine
 # decay from 3e-2, and chapter 04 also runs the paper's constant rate at the book's budget. Smoke:
 # 1000 steps of 256, the shortest run whose chapter-4 checks do not hinge on the coarse grid's points.
-_PAPER_SOFTMAX = {"steps": paper.SOFTMAX_STEPS, "batch_size": paper.BATCH_SIZE, "lr": None, "clip": paper.SOFTMAX_CLIP,
-                  "schedule": "constant", "warmup_steps": 0, "eval_every": paper.EVAL_EVERY, "checkpoint_every": 20_000}
+_PAPER_SOFTMAX = Training(steps=paper.SOFTMAX_STEPS, batch_size=paper.BATCH_SIZE, lr=None, clip=paper.SOFTMAX_CLIP,
+                          eval_every=paper.EVAL_EVERY, checkpoint_every=20_000)
 # Selection vs elimination (chapter 07, Appendix J / Figure 11): 20 seeds per setting, each with its own
 # initialisation and its own data stream. The book uses chapter 04's warm-up + cosine schedule with
 # 1000 steps of 256 contexts, after which every seed at the base setting has settled on an algorithm.
 # Smoke: 4 seeds, 800 steps of 128 (enough for most seeds to leave the plateau).
-_SELECTION_SWEEP = {"n_seeds": paper.SELECTION_SEEDS, "classes": (2, 4, 5, 10), "dims": (2, 3, 5), "lengths": (20, 50, 100, 200)}
+_SELECTION_SWEEP = Sweep(n_seeds=paper.SELECTION_SEEDS, classes=(2, 4, 5, 10), dims=(2, 3, 5), lengths=(20, 50, 100, 200))
 # d = 10 dynamics (chapter 06, Appendix I / Figure 10): the paper's four constant learning rates, trained
 # side by side on the same batches, for 60,000 evaluations of every 100 steps: 6,000,000 steps of 2048
 # (the paper profile, which stores a snapshot every 5000 steps). The book trains 60,000 steps of 512
 # contexts (1% of the steps, 0.25% of the contexts), where 5e-5 and 1e-4 stay on the plateau. Smoke:
 # d = 3 at 1e-2 and 3e-2, where both leave the plateau within 1000 steps of 128, so the comparisons run in CI.
-_DYNAMICS = {"clip": paper.SOFTMAX_CLIP, "schedule": "constant", "warmup_steps": 0}
+_D10 = Dynamics(d=paper.D10, lrs=paper.D10_LRS)
+_STRICT = Tolerances(linear_min_cos=0.99, linear_max_preds_diff=0.05, linear_eta_rel=0.25, softmax_min_cos=0.98,
+                     softmax_max_preds_diff=0.06, softmax_min_cos_d10=0.9, softmax_max_preds_diff_d10=0.15,
+                     extraction_min_cos=0.97, assert_extracted_d3=True)
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", n_task_checks=512, n_proof_contexts=16, n_uniformity=2_000, dims=(3,), n_search=1000,
-                     n_eval=128, n_align=32,
-                     linear={"steps": 150, "batch_size": 256, "lr": 1e-2, "clip": 1e-3, "schedule": "warmup_cosine",
-                             "warmup_steps": 15, "final_lr_fraction": 0.05, "eval_every": 15, "checkpoint_every": 1000},
-                     softmax={"steps": 1000, "batch_size": 256, "lr": 5e-2, "clip": 1.0, "schedule": "warmup_cosine",
-                              "warmup_steps": 20, "final_lr_fraction": 0.02, "eval_every": 40, "checkpoint_every": 1000},
-                     grid_points=24,
-                     selection={"steps": 800, "batch_size": 128, "lr": 3e-2, "clip": 1.0, "schedule": "warmup_cosine",
-                                "warmup_steps": 50, "final_lr_fraction": 0.02, "eval_every": 100, "checkpoint_every": 1000},
-                     selection_sweep={"n_seeds": 4, "classes": (2, 5), "dims": (2,), "lengths": (100,)},
-                     dynamics=_DYNAMICS | {"steps": 1000, "batch_size": 128, "eval_every": 50, "checkpoint_every": 1000},
-                     dynamics_setting={"d": 3, "lrs": (1e-2, 3e-2)}),
-    "book": Profile("book", n_task_checks=10_000, n_proof_contexts=512, n_uniformity=20_000, dims=paper.DIMS,
-                    n_search=paper.N_SEARCH, n_eval=paper.N_EVAL, n_align=paper.N_ALIGN,
-                    linear={"steps": 10_000, "batch_size": 1024, "lr": 5e-5, "clip": 1e-3, "schedule": "constant",
-                            "warmup_steps": 0, "eval_every": 250, "checkpoint_every": 2500},
-                    softmax={"steps": 3000, "batch_size": 1024, "lr": 3e-2, "clip": 1.0, "schedule": "warmup_cosine",
-                             "warmup_steps": 200, "final_lr_fraction": 0.02, "eval_every": 100, "checkpoint_every": 500},
-                    grid_points=paper.GRID_POINTS,
-                    selection={"steps": 1000, "batch_size": 256, "lr": 3e-2, "clip": 1.0, "schedule": "warmup_cosine",
-                               "warmup_steps": 70, "final_lr_fraction": 0.02, "eval_every": 100, "checkpoint_every": 500},
-                    selection_sweep=_SELECTION_SWEEP,
-                    dynamics=_DYNAMICS | {"steps": 60_000, "batch_size": 512, "eval_every": 500, "checkpoint_every": 5000},
-                    dynamics_setting={"d": paper.D10, "lrs": paper.D10_LRS}),
-    "paper": Profile("paper", n_task_checks=10_000, n_proof_contexts=2048, n_uniformity=100_000, dims=paper.DIMS,
-                     n_search=paper.N_SEARCH, n_eval=paper.N_EVAL, n_align=paper.N_ALIGN, linear=_PAPER_LINEAR,
-                     softmax=_PAPER_SOFTMAX, grid_points=paper.GRID_POINTS, selection=_PAPER_SOFTMAX,
-                     selection_sweep=_SELECTION_SWEEP,
-                     dynamics=_DYNAMICS | {"steps": paper.D10_STEPS, "batch_size": paper.BATCH_SIZE, "eval_every": 5000,
-                                           "checkpoint_every": 50_000},
-                     dynamics_setting={"d": paper.D10, "lrs": paper.D10_LRS}),
+    "smoke": Profile(
+        "smoke", n_task_checks=512, n_proof_contexts=16, n_uniformity=2_000, dims=(3,), n_search=1000, n_eval=128, n_align=32,
+        grid_points=24,
+        linear=Training(steps=150, batch_size=256, lr=1e-2, clip=1e-3, eval_every=15, checkpoint_every=1000,
+                        schedule="warmup_cosine", warmup_steps=15, final_lr_fraction=0.05),
+        softmax=Training(steps=1000, batch_size=256, lr=5e-2, clip=1.0, eval_every=40, checkpoint_every=1000,
+                         schedule="warmup_cosine", warmup_steps=20, final_lr_fraction=0.02),
+        selection=Training(steps=800, batch_size=128, lr=3e-2, clip=1.0, eval_every=100, checkpoint_every=1000,
+                           schedule="warmup_cosine", warmup_steps=50, final_lr_fraction=0.02),
+        dynamics=Training(steps=1000, batch_size=128, lr=None, clip=paper.SOFTMAX_CLIP, eval_every=50, checkpoint_every=1000),
+        selection_sweep=Sweep(n_seeds=4, classes=(2, 5), dims=(2,), lengths=(100,)),
+        dynamics_setting=Dynamics(d=3, lrs=(1e-2, 3e-2)),
+        tolerances=Tolerances(linear_min_cos=0.9, linear_max_preds_diff=0.25, linear_eta_rel=0.5, softmax_min_cos=0.8,
+                              softmax_max_preds_diff=0.25, softmax_min_cos_d10=0.8, softmax_max_preds_diff_d10=0.25,
+                              extraction_min_cos=0.8, assert_extracted_d3=False)),
+    "book": Profile(
+        "book", n_task_checks=10_000, n_proof_contexts=512, n_uniformity=20_000, dims=paper.DIMS, n_search=paper.N_SEARCH,
+        n_eval=paper.N_EVAL, n_align=paper.N_ALIGN, grid_points=paper.GRID_POINTS,
+        linear=Training(steps=10_000, batch_size=1024, lr=paper.LINEAR_LR, clip=paper.LINEAR_CLIP, eval_every=250,
+                        checkpoint_every=2500),
+        softmax=Training(steps=3000, batch_size=1024, lr=3e-2, clip=paper.SOFTMAX_CLIP, eval_every=100, checkpoint_every=500,
+                         schedule="warmup_cosine", warmup_steps=200, final_lr_fraction=0.02),
+        selection=Training(steps=1000, batch_size=256, lr=3e-2, clip=paper.SOFTMAX_CLIP, eval_every=100, checkpoint_every=500,
+                           schedule="warmup_cosine", warmup_steps=70, final_lr_fraction=0.02),
+        dynamics=Training(steps=60_000, batch_size=512, lr=None, clip=paper.SOFTMAX_CLIP, eval_every=500, checkpoint_every=5000),
+        selection_sweep=_SELECTION_SWEEP, dynamics_setting=_D10, tolerances=_STRICT),
+    "paper": Profile(
+        "paper", n_task_checks=10_000, n_proof_contexts=2048, n_uniformity=100_000, dims=paper.DIMS, n_search=paper.N_SEARCH,
+        n_eval=paper.N_EVAL, n_align=paper.N_ALIGN, grid_points=paper.GRID_POINTS, linear=_PAPER_LINEAR, softmax=_PAPER_SOFTMAX,
+        selection=_PAPER_SOFTMAX,
+        dynamics=Training(steps=paper.D10_STEPS, batch_size=paper.BATCH_SIZE, lr=None, clip=paper.SOFTMAX_CLIP, eval_every=5000,
+                          checkpoint_every=50_000),
+        selection_sweep=_SELECTION_SWEEP, dynamics_setting=_D10, tolerances=_STRICT),
 }
 
 
@@ -113,37 +170,54 @@ def get_profile(name: str) -> Profile:
     return PROFILES[check_choice("profile", name, tuple(PROFILES))]
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' if available else 'cpu'; 'cuda' without a GPU is a clear error."""
-    import torch
+def book_root() -> Path:
+    """The book's tree the working directory belongs to: the nearest folder at or above it that holds
+    `_toc.yml` (the repository, or a profile's tree under `_build/`; see the Makefile), else the
+    working directory. Chapters resolve their default outputs there, wherever papermill runs them."""
+    cwd = Path.cwd()
+    return next((p for p in (cwd, *cwd.parents) if (p / "_toc.yml").is_file()), cwd)
 
-    check_choice("device", device, ("auto", "cpu", "cuda"))
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for, but torch sees no CUDA device; use device='cpu' or 'auto'")
-    return device
+
+def output_path(path: str | None, default: str) -> str:
+    """`path` as given, or `default` (e.g. "results/01_task.json") in the book's tree when it is None."""
+    return str(book_root() / default) if path is None else path
+
+
+def _check_writable(name: str, path: object, *, suffix: str | None = None) -> None:
+    """`path` must be text (with `suffix`, when given) and a place this process can write: the path
+    itself if it exists, else the nearest folder above it that exists. Checked before any work, so a
+    read-only folder does not fail a chapter after it has run."""
+    if not isinstance(path, str) or not path or (suffix is not None and not path.endswith(suffix)):
+        raise ValueError(f"{name}={path!r} must be a path" + (f" ending in {suffix}" if suffix else ""))
+    target = Path(path).absolute()
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if existing.is_file() and (existing != target or suffix is None):
+        raise ValueError(f"{name}={path!r}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        raise ValueError(f"{name}={path!r}: {existing} is not writable")
 
 
 def check_parameters(
     *,
     profile: str,
     results_path: str,
+    runs_dir: str | None = None,
     seed: int = 0,
     d: int | None = None,
-    C: int | None = None,  # noqa: N803
+    C: int | None = None,
     n: int | None = None,
     dims: list[int] | None = None,
     classes: list[int] | None = None,
     lengths: list[int] | None = None,
     **positive_ints: int,
 ) -> Profile:
-    """Validate a chapter's parameters; returns its Profile. Raises ValueError naming the bad one.
-    `classes` and `lengths` are swept values of C (each must divide n) and of n (each a multiple of C)."""
+    """Validate a chapter's parameters, without side effects; returns its Profile. Raises ValueError
+    naming the bad one. `classes` and `lengths` are swept values of C (each must divide n) and of n
+    (each a multiple of C); `results_path` and `runs_dir` must be writable."""
     prof = get_profile(profile)
-    if not isinstance(results_path, str) or not results_path.endswith(".json"):
-        raise ValueError(f"results_path={results_path!r} must be a path ending in .json")
-    Path(results_path).parent.mkdir(parents=True, exist_ok=True)
+    _check_writable("results_path", results_path, suffix=".json")
+    if runs_dir is not None:
+        _check_writable("runs_dir", runs_dir)
     check_positive_int("seed", seed, minimum=0)
     if d is not None:
         check_positive_int("d", d, minimum=2)

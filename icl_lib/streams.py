@@ -49,7 +49,7 @@ def stream_seed(purpose: str, seed: int = 0, *key: int) -> int:
     return int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-def contexts_for(purpose: str, batch_size: int, *, n: int, d: int, C: int, seed: int = 0, key: tuple[int, ...] = (),  # noqa: N803
+def contexts_for(purpose: str, batch_size: int, *, n: int, d: int, C: int, seed: int = 0, key: tuple[int, ...] = (),
                  dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> Contexts:
     """`batch_size` contexts of the data set `purpose` (one of PURPOSES): the one way chapters draw
     their search, alignment, held-out, figure and check sets. float64 by default, as the baselines

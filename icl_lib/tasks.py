@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from icl_lib.validation import check_choice, check_positive_int
+from icl_lib.validation import check_fits_in_memory, check_positive_int
 
 # Identifies the random stream that a seed produces. Change it whenever a seed would give other
 # contexts (a new sampling algorithm): it is part of every run's cache key.
@@ -35,12 +35,8 @@ SAMPLER_VERSION = ("6: seed hashed by numpy's SeedSequence; compiled per-context
                    "and query class, then arcs by angle (d=2) or candidates in blocks of 16 with the last region's "
                    "candidates mirrored into a half or quarter sphere (d>=3); CPU for every device")
 
-__all__ = [
-    "SAMPLER_VERSION",
-    "Contexts", "sample_contexts", "sample_tokens", "TokenSampler", "sample_contexts_plain", "nearest_prototype", "task_checks",
-    "candidate_counts",
-    "region_uniformity",
-]
+__all__ = ["SAMPLER_VERSION", "Contexts", "sample_contexts", "sample_tokens", "TokenSampler", "nearest_prototype",
+           "candidate_counts"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +68,10 @@ class Contexts:
     @property
     def C(self) -> int:  # noqa: N802 (the paper's name)
         return self.prototypes.shape[1]
+
+    def query_similarity(self) -> torch.Tensor:
+        """<x_i, x_query> for every context point, (B, n): what every step of Eqs. 1-3 weighs the labels by."""
+        return (self.x @ self.x_query.unsqueeze(-1)).squeeze(-1)
 
     def y_onehot(self) -> torch.Tensor:
         """One-hot labels, (B, n, C), in the dtype of `x`."""
@@ -113,7 +113,7 @@ def nearest_prototype(points: torch.Tensor, prototypes: torch.Tensor) -> torch.T
     return torch.einsum("bmd,bcd->bmc", points, prototypes).argmax(dim=-1)
 
 
-def _check_task_arguments(batch_size: int, n: int, d: int, C: int) -> None:  # noqa: N803
+def _check_task_arguments(batch_size: int, n: int, d: int, C: int) -> None:
     check_positive_int("batch_size", batch_size)
     check_positive_int("n", n)
     check_positive_int("d", d, minimum=2)
@@ -122,7 +122,7 @@ def _check_task_arguments(batch_size: int, n: int, d: int, C: int) -> None:  # n
         raise ValueError(f"n={n} must be divisible by C={C} (the context holds n/C points per class)")
 
 
-def _check_token_buffer(out: torch.Tensor, batch_size: int, n: int, d: int, C: int, dtype: torch.dtype) -> None:  # noqa: N803
+def _check_token_buffer(out: torch.Tensor, batch_size: int, n: int, d: int, C: int, dtype: torch.dtype) -> None:
     """`out` must be what `sample_tokens` would allocate: (B, n+1, d+C) on the CPU, feature-major."""
     shape = (batch_size, n + 1, d + C)
     if tuple(out.shape) != shape or out.dtype != dtype or out.device.type != "cpu" or not out.mT.is_contiguous():
@@ -145,7 +145,7 @@ def _kernel_seed(seed: int) -> np.uint64:
     return np.random.SeedSequence(seed).generate_state(1, np.uint64)[0]
 
 
-def _check_prototypes(prototypes: torch.Tensor, batch_size: int, C: int, d: int) -> torch.Tensor:  # noqa: N803
+def _check_prototypes(prototypes: torch.Tensor, batch_size: int, C: int, d: int) -> torch.Tensor:
     """Given prototypes must be (B, C, d), finite and, within a context, distinct: a repeated or
     NaN prototype leaves a region empty, and rejection would then never end."""
     if tuple(prototypes.shape) != (batch_size, C, d):
@@ -165,7 +165,7 @@ def sample_contexts(
     *,
     n: int = 100,
     d: int = 5,
-    C: int = 5,  # noqa: N803
+    C: int = 5,
     seed: int | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
@@ -180,6 +180,7 @@ def sample_contexts(
     """
     _check_task_arguments(batch_size, n, d, C)
     seed = _check_seed(seed)
+    check_fits_in_memory("n", batch_size * (n + 1) * (d + 1) * 8, f"{batch_size} contexts of n={n} at d={d}")
     z = None if prototypes is None else _check_prototypes(prototypes, batch_size, C, d)
     x, x_query, z, y_query = _sample_compiled(batch_size, n // C, C, d, seed, dtype, z)
     y = torch.arange(C).repeat_interleave(n // C).expand(batch_size, n).contiguous()
@@ -192,7 +193,7 @@ def sample_tokens(
     *,
     n: int = 100,
     d: int = 5,
-    C: int = 5,  # noqa: N803
+    C: int = 5,
     seed: int,
     dtype: torch.dtype = torch.float32,
     out: torch.Tensor | None = None,
@@ -225,8 +226,8 @@ class TokenSampler:
     same in every batch. So nothing else may write to the buffer between calls.
     """
 
-    def __init__(self, out: torch.Tensor, *, n: int, d: int, C: int) -> None:  # noqa: N803
-        from icl_lib._compiled_sampler import BLOCK, sampler_kernel
+    def __init__(self, out: torch.Tensor, *, n: int, d: int, C: int) -> None:
+        from icl_lib._compiled_sampler import BLOCK, sampler_kernel  # numba on first use: `import icl_lib.tasks` stays light
 
         batch_size = out.shape[0]
         _check_task_arguments(batch_size, n, d, C)
@@ -247,7 +248,7 @@ class TokenSampler:
         return self.out, self.y_query
 
 
-def _sample_compiled(batch_size: int, k: int, C: int, d: int, seed: int, dtype: torch.dtype,  # noqa: N803
+def _sample_compiled(batch_size: int, k: int, C: int, d: int, seed: int, dtype: torch.dtype,
                      prototypes: torch.Tensor | None = None, *, mirror: bool = True, examined: np.ndarray | None = None):
     """The compiled sampler of dimension d (`icl_lib._compiled_sampler`) into new tensors.
 
@@ -257,7 +258,7 @@ def _sample_compiled(batch_size: int, k: int, C: int, d: int, seed: int, dtype: 
     (d >= 3); `mirror=False` turns the mirroring of the last open region off.
     Returns x, x_query, prototypes (B, C, d) in float64, y_query (B,).
     """
-    from icl_lib._compiled_sampler import BLOCK, sampler_kernel
+    from icl_lib._compiled_sampler import BLOCK, sampler_kernel  # numba on first use: `import icl_lib.tasks` stays light
 
     z = torch.empty(batch_size, C, d, dtype=torch.float64) if prototypes is None else prototypes.clone()
     y_query = torch.empty(batch_size, dtype=torch.int64)
@@ -267,7 +268,7 @@ def _sample_compiled(batch_size: int, k: int, C: int, d: int, seed: int, dtype: 
     return x, x_query, z, y_query
 
 
-def candidate_counts(batch_size: int, *, n: int = 100, d: int = 5, C: int = 5, seed: int, mirror: bool = True) -> np.ndarray:  # noqa: N803
+def candidate_counts(batch_size: int, *, n: int = 100, d: int = 5, C: int = 5, seed: int, mirror: bool = True) -> np.ndarray:
     """Candidates examined for each context of `sample_contexts(batch_size, n=n, d=d, C=C, seed=seed)`
     on the CPU (d >= 3), (batch_size,) int64: the sampler's cost in a figure that does not depend
     on the machine. `mirror=False`: the same prototypes and query classes without the mirroring
@@ -279,107 +280,3 @@ def candidate_counts(batch_size: int, *, n: int = 100, d: int = 5, C: int = 5, s
     examined = np.empty(batch_size, dtype=np.int64)
     _sample_compiled(batch_size, n // C, C, d, _check_seed(seed), torch.float64, mirror=mirror, examined=examined)
     return examined
-
-
-def sample_contexts_plain(
-    batch_size: int,
-    *,
-    n: int = 100,
-    d: int = 5,
-    C: int = 5,  # noqa: N803
-    seed: int,
-    prototypes: np.ndarray | None = None,
-) -> Contexts:
-    """Plain twin of `sample_contexts`: a per-context, per-candidate numpy rejection loop.
-
-    Used only by the tests (as an independent reference distribution) and the benchmarks.
-    """
-    _check_task_arguments(batch_size, n, d, C)
-    rng = np.random.default_rng(seed)
-    k = n // C
-    xs, ys, xqs, yqs, zs = [], [], [], [], []
-    for b in range(batch_size):
-        z = rng.standard_normal((C, d)) if prototypes is None else np.asarray(prototypes[b], dtype=float)
-        z = z / np.linalg.norm(z, axis=-1, keepdims=True)
-        yq = int(rng.integers(C))
-        points: list[list[np.ndarray]] = [[] for _ in range(C)]
-        query = None
-        while query is None or any(len(p) < k for p in points):
-            v = rng.standard_normal(d)
-            v /= np.linalg.norm(v)
-            c = int(np.argmax(z @ v))
-            if len(points[c]) < k:
-                points[c].append(v)
-            elif c == yq and query is None:  # the (k+1)-th candidate of the query's class
-                query = v
-        xs.append(np.concatenate([np.stack(p) for p in points]))
-        ys.append(np.repeat(np.arange(C), k))
-        xqs.append(query)
-        yqs.append(yq)
-        zs.append(z)
-    to = torch.as_tensor
-    return Contexts(
-        x=to(np.stack(xs)), y=to(np.stack(ys)), x_query=to(np.stack(xqs)), y_query=to(np.array(yqs)), prototypes=to(np.stack(zs))
-    )
-
-
-def task_checks(ctx: Contexts) -> dict[str, float]:
-    """The task's invariants on a batch, as numbers a reader can see (chapter `01_task`).
-
-    - `min_per_class`, `max_per_class`: points of each class per context (both n/C when balanced);
-    - `frac_in_region`: share of context points whose nearest prototype is their label (1.0);
-    - `frac_query_in_region`: the same for the queries (1.0);
-    - `query_class_chi2_p`: chi-square p-value of the query classes against uniform.
-    """
-    from scipy.stats import chisquare
-
-    counts = torch.nn.functional.one_hot(ctx.y, ctx.C).sum(dim=1)  # (B, C)
-    in_region = nearest_prototype(ctx.x, ctx.prototypes) == ctx.y
-    query_in_region = nearest_prototype(ctx.x_query[:, None], ctx.prototypes)[:, 0] == ctx.y_query
-    query_counts = torch.bincount(ctx.y_query, minlength=ctx.C).cpu().numpy()
-    return {
-        "min_per_class": int(counts.min()),
-        "max_per_class": int(counts.max()),
-        "frac_in_region": float(in_region.double().mean()),
-        "frac_query_in_region": float(query_in_region.double().mean()),
-        "query_class_chi2_p": float(chisquare(query_counts).pvalue),
-    }
-
-
-def region_uniformity(d: int, *, C: int = 5, n: int = 100, n_points: int = 20_000, seed: int = 0, query: bool = False,  # noqa: N803
-                      region: str = "largest"):
-    """Two-sample KS test: are the points of one class region uniform within it?
-
-    One set of prototypes is fixed (seeded). Ours: the points of class c* (the largest region, or
-    with region="smallest" the smallest, where the sampler's mirroring acts) from `sample_contexts`
-    conditioned on those prototypes (or its queries of class c*, with `query=True`). Reference:
-    i.i.d. uniform points on the sphere kept when their nearest prototype is c*, drawn by numpy's
-    generator (another algorithm than the sampler's, from the same seed). The statistic is
-    <x, z_{c*}>. Returns (ours, reference, p_value).
-    """
-    from scipy.stats import ks_2samp
-
-    check_choice("region", region, ("largest", "smallest"))
-    rng = np.random.default_rng(_check_seed(seed))
-    z = rng.standard_normal((C, d))
-    z /= np.linalg.norm(z, axis=-1, keepdims=True)
-    reference: list[np.ndarray] = []
-    count, target = 0, None
-    while count < n_points:
-        v = rng.standard_normal((max(4 * n_points, 10_000), d))
-        v /= np.linalg.norm(v, axis=-1, keepdims=True)
-        label = (v @ z.T).argmax(-1)
-        if target is None:
-            sizes = np.bincount(label, minlength=C)
-            target = int(sizes.argmax() if region == "largest" else sizes.argmin())
-        kept = v[label == target]
-        reference.append(kept)
-        count += len(kept)
-    ref_stat = (np.concatenate(reference)[:n_points] @ z[target])
-    per_context = 1 if query else n // C
-    batch = -(-n_points // per_context) * (C if query else 1)  # queries of class c* are 1/C of the contexts
-    protos = torch.as_tensor(z, dtype=torch.float64).expand(batch, C, d).contiguous()
-    ctx = sample_contexts(batch, n=n, d=d, C=C, seed=seed, dtype=torch.float64, prototypes=protos)
-    pts = ctx.x_query[ctx.y_query == target] if query else ctx.x[ctx.y == target]
-    ours = (pts.numpy() @ z[target])[:n_points]
-    return ours, ref_stat, float(ks_2samp(ours, ref_stat).pvalue)

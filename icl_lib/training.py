@@ -24,7 +24,7 @@ import math
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +37,14 @@ from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
 from icl_lib.streams import contexts_for, stream_seed
 from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler
-from icl_lib.validation import check_choice, check_positive_float, check_positive_int
+from icl_lib.validation import check_bool, check_choice, check_fits_in_memory, check_positive_float, check_positive_int
 
 __all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "training_batch", "run_key",
-           "config_from_profile"]
+           "config_from_profile", "resolve_device"]
 
 SCHEDULES = ("constant", "warmup_cosine")
+_INT_FIELDS = ("d", "steps", "C", "n", "batch_size", "data_seed", "warmup_steps", "eval_every", "n_eval", "eval_seed",
+               "checkpoint_every")
 INIT_MODES = ("multiplier", "variance")
 
 
@@ -55,7 +57,7 @@ class TrainConfig:
     steps: int
     lr: float | tuple[float, ...]  # peak learning rate; a tuple gives one per ensemble member
     clip: float  # max global norm of each model's gradient
-    C: int = 5  # noqa: N815 (the paper's name)
+    C: int = 5
     n: int = 100
     batch_size: int = 2048
     seeds: tuple[int, ...] = (0,)  # one model per seed (initialisation)
@@ -74,6 +76,23 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
+        self._check()
+        # one representation per value, so that equal configs hash to the same run key (a numpy
+        # integer or a list would not even serialise; a learning rate 0.01 and 1e-2 are one run)
+        normal = {name: int(getattr(self, name)) for name in _INT_FIELDS} | {
+            "seeds": tuple(int(s) for s in self.seeds), "clip": float(self.clip), "init_scale": float(self.init_scale),
+            "final_lr_fraction": float(self.final_lr_fraction),
+            "lr": tuple(float(v) for v in self.lr) if isinstance(self.lr, tuple | list) else float(self.lr)}
+        for name, value in normal.items():
+            object.__setattr__(self, name, value)
+
+    def _check(self) -> None:
+        for name in ("lr", "clip", "init_scale", "final_lr_fraction"):
+            values = getattr(self, name) if isinstance(getattr(self, name), tuple | list) else [getattr(self, name)]
+            if any(isinstance(v, str) for v in values):  # papermill -y and PyYAML read 1e-2 as text
+                raise ValueError(f"{name}={getattr(self, name)!r} is text, not a number (in YAML write 0.01 or 1.0e-2)")
+        check_bool("shared_data", self.shared_data)
+        check_bool("include_query", self.include_query)
         check_choice("kind", self.kind, ("linear", "softmax"))
         check_positive_int("d", self.d, minimum=2)
         check_positive_int("C", self.C, minimum=2)
@@ -100,8 +119,11 @@ class TrainConfig:
             check_positive_float("lr", value)
         if self.warmup_steps < 0 or self.warmup_steps >= self.steps:
             raise ValueError(f"warmup_steps={self.warmup_steps} must be in [0, steps={self.steps})")
-        if not 0 <= self.final_lr_fraction <= 1:
+        if isinstance(self.final_lr_fraction, bool) or not 0 <= self.final_lr_fraction <= 1:
             raise ValueError(f"final_lr_fraction={self.final_lr_fraction} must be in [0, 1]")
+        member_tokens = self.batch_size * (self.n + 1) * (self.d + self.C) * (4 if self.dtype == "float32" else 8)
+        check_fits_in_memory("batch_size", member_tokens * (1 if self.shared_data else self.ensemble),
+                             f"a batch of {self.batch_size} contexts of n={self.n}")
 
     @property
     def ensemble(self) -> int:
@@ -126,6 +148,16 @@ def run_key(config: TrainConfig) -> str:
     return f"{config.kind}-d{config.d}-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' if available else 'cpu'; 'cuda' without a GPU is a clear error."""
+    check_choice("device", device, ("auto", "cpu", "cuda"))
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for, but torch sees no CUDA device; use device='cpu' or 'auto'")
+    return device
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Multiplier of the peak learning rate at `step` (0-based): constant, or linear warm-up then cosine decay."""
     if config.schedule == "constant":
@@ -138,7 +170,7 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 def init_weights(config: TrainConfig) -> Weights:
     """Small random weights, (S, D, D) each; member s is drawn from its own seed."""
-    D = config.d + config.C  # noqa: N806
+    D = config.d + config.C
     dtype = getattr(torch, config.dtype)
     mats = []
     for seed in config.seeds:
@@ -276,11 +308,11 @@ def train(
     final_file, checkpoint_file = path / "final.pt", path / "checkpoint.pt"
     if final_file.exists():
         return _load(final_file, config, path)
-    S, dtype = config.ensemble, getattr(torch, config.dtype)  # noqa: N806
+    S, dtype = config.ensemble, getattr(torch, config.dtype)
     model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, ensemble=S, dtype=dtype)
     model.to(device)
     if checkpoint_file.exists():
-        state = torch.load(checkpoint_file, map_location=device, weights_only=False)
+        state = torch.load(checkpoint_file, map_location=device, weights_only=True)
         if state["config"] != config.to_dict():
             raise RuntimeError(f"{checkpoint_file} belongs to another config")
         weights, adam_m, adam_v = (torch.stack(state[key], dim=1) for key in ("weights", "adam_m", "adam_v"))
@@ -344,7 +376,7 @@ def _torch_clip_and_adam(grad: torch.Tensor, adam_m: torch.Tensor, adam_v: torch
     """Any device, in place: clip each member's gradient (S, 4, D, D) to global norm `clip`
     (optax.clip_by_global_norm, the paper's JAX stack: no epsilon in the ratio), then one Adam
     step of size step_size[s] (lr / (1 - beta1^t)) with v's bias correction bias2 (1 - beta2^t)."""
-    S = grad.shape[0]  # noqa: N806
+    S = grad.shape[0]
     norm = grad.reshape(S, -1).square().sum(-1).sqrt()  # (S,) global norm per model
     grad.mul_(torch.where(norm > clip, clip / norm, torch.ones_like(norm)).view(S, 1, 1, 1))
     adam_m.mul_(beta1).add_(grad, alpha=1 - beta1)
@@ -357,7 +389,7 @@ def _torch_clip_and_adam(grad: torch.Tensor, adam_m: torch.Tensor, adam_v: torch
 def _compiled_clip_and_adam(grad: torch.Tensor, adam_m: torch.Tensor, adam_v: torch.Tensor, weights: torch.Tensor,
                             clip: float, step_size: np.ndarray, beta1: float, beta2: float, eps: float, bias2: float) -> None:
     """CPU: `_torch_clip_and_adam` as one compiled loop (`icl_lib._compiled_attention.clip_and_adam`)."""
-    from icl_lib._compiled_attention import clip_and_adam
+    from icl_lib._compiled_attention import clip_and_adam  # numba on first use, on the CPU only
 
     clip_and_adam(grad.numpy(), adam_m.numpy(), adam_v.numpy(), weights.numpy(), float(clip), step_size, beta1, beta2, eps,
                   float(bias2))
@@ -367,7 +399,7 @@ def _compiled_step(config: TrainConfig) -> Callable[..., torch.Tensor]:
     """CPU: the gradient of a step by the forward and backward pass in one compiled loop per context
     (`icl_lib._compiled_attention.CompiledStep`), with its working arrays allocated once: the
     gradient it returns is overwritten by the next call. Same signature as `_autograd_loss_and_grad`."""
-    from icl_lib._compiled_attention import CompiledStep
+    from icl_lib._compiled_attention import CompiledStep  # numba on first use, on the CPU only
 
     step = CompiledStep(config.ensemble, config.batch_size, config.n + 1, config.d + config.C, config.d,
                         getattr(torch, config.dtype), softmax=config.kind == "softmax", include_query=config.include_query)
@@ -389,18 +421,18 @@ def _autograd_loss_and_grad(config: TrainConfig, model: SelfAttention, weights: 
 
 
 def _load(final_file: Path, config: TrainConfig, path: Path) -> Run:
-    state = torch.load(final_file, weights_only=False)
+    state = torch.load(final_file, weights_only=True)
     if state["config"] != config.to_dict():
         raise RuntimeError(f"{final_file} belongs to another config: refusing to serve a stale run")
     return Run(config, Weights(*state["weights"]), state["history"], path)
 
 
-def config_from_profile(kind: str, d: int, settings: dict[str, object], **overrides: object) -> TrainConfig:
-    """A TrainConfig from a profile's settings (`Profile.linear`, ...); overrides that are None are ignored,
-    so a notebook parameter left at None means "the profile's value"."""
-    fields = dict(settings) | {k: v for k, v in overrides.items() if v is not None}
+def config_from_profile(kind: str, d: int, settings: object, **overrides: object) -> TrainConfig:
+    """A TrainConfig from a profile's settings (`Profile.training_settings(kind, d)`, or a
+    `profiles.Training`); overrides that are None are ignored, so a notebook parameter left at None
+    means "the profile's value"."""
+    fields = asdict(settings) if is_dataclass(settings) else dict(settings)
+    fields |= {k: v for k, v in overrides.items() if v is not None}
     if fields.get("lr") is None:
         raise ValueError(f"no learning rate for {kind} d={d}: pass lr=")
-    if isinstance(fields.get("seeds"), list):
-        fields["seeds"] = tuple(fields["seeds"])
     return TrainConfig(kind=kind, d=d, **fields)

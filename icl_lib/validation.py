@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numbers
+import os
 
-__all__ = ["check_positive_int", "check_positive_float", "check_choice", "check_bool", "check_fraction"]
+__all__ = ["check_positive_int", "check_positive_float", "check_choice", "check_bool", "check_fraction", "check_fits_in_memory"]
 
 
 def check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
@@ -45,3 +46,12 @@ def check_fraction(name: str, value: object, *, include_one: bool = True) -> flo
             or not (value <= 1 if include_one else value < 1)):
         raise ValueError(f"{name}={value!r} must be a number in (0, {high}")
     return float(value)
+
+
+def check_fits_in_memory(name: str, n_bytes: int, what: str) -> None:
+    """Raise ValueError naming `name` when `what` needs more than this machine's physical memory
+    (n_bytes), before anything is allocated, rather than failing deep inside torch or the kernel."""
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if n_bytes > total:
+        raise ValueError(f"{name}: {what} needs {n_bytes / 2**30:.1f} GiB, more than this machine's "
+                         f"{total / 2**30:.1f} GiB of memory")

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from icl_lib import paper
 from icl_lib.paper import CLAIMS
 from icl_lib.results import Table
 from icl_lib.validation import check_choice
@@ -252,8 +253,6 @@ def alignment_verdict(claim: str, final: dict[int, dict[str, float]], tolerances
 def extracted_d3_verdict(c_eta: float, c_sigma: float, *, setting: str, tolerance: float = 0.05) -> Verdict:
     """Appendix H (chapter 5): the (c_eta, c_sigma) read off the trained model at d = 3 within
     `tolerance` (relative) of the paper's (7.15, 31.07)."""
-    from icl_lib import paper
-
     holds = within_relative(c_eta, paper.C_ETA_D3, tolerance) and within_relative(c_sigma, paper.C_SIGMA_D3, tolerance)
     return Verdict("extracted_d3", f"({c_eta:.2f}, {c_sigma:.2f})",
                    f"both within {tolerance:.0%} of ({paper.C_ETA_D3}, {paper.C_SIGMA_D3})", setting, verdict_from(holds),
@@ -346,8 +345,6 @@ def not_converged_verdict(final_c_eta: dict[float, float], region: dict[str, flo
 def grid_optimum_verdict(c_eta_star: float, region: dict[str, float], *, setting: str, tolerance: float = 0.25) -> Verdict:
     """Appendix I (chapter 6): the grid optimum of c_eta at d = 10 is ~8,000: ours within `tolerance`
     (relative) of 8,000, or 8,000 inside the near-optimal region (the loss cannot tell them apart)."""
-    from icl_lib import paper
-
     target = paper.D10_GRID_C_ETA
     holds = within_relative(c_eta_star, target, tolerance) or region["x_low"] <= target <= region["x_high"]
     ours = f"{c_eta_star:.4g} (within 0.1% of the minimum: c_η in [{region['x_low']:.4g}, {region['x_high']:.4g}])"

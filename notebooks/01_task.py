@@ -30,7 +30,7 @@
 
 # %% tags=["parameters"]
 profile = "book"  # smoke (tests, seconds) | book (the published book) | paper
-results_path = "../results/01_task.json"  # where this chapter's key numbers are written
+results_path = None  # where this chapter's key numbers go; None: results/01_task.json in the book's tree
 seed = 0  # the user's seed of every data set (icl_lib.streams names each set's purpose)
 C = 5  # number of classes
 n = 100  # context points per context (n/C per class)
@@ -40,12 +40,14 @@ dims = [2, 3, 5, 10]  # dimensions d whose task is checked
 import matplotlib.pyplot as plt
 
 from icl_lib.plotting import plot_region_uniformity, plot_task_figure
-from icl_lib.profiles import check_parameters
+from icl_lib.profiles import check_parameters, output_path
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for, stream_seed
-from icl_lib.tasks import candidate_counts, region_uniformity, task_checks
+from icl_lib.task_checks import region_uniformity, task_checks
+from icl_lib.tasks import candidate_counts
 from icl_lib.verdicts import task_verdict, verdict_table
 
+results_path = output_path(results_path, "results/01_task.json")
 prof = check_parameters(profile=profile, results_path=results_path, seed=seed, C=C, n=n, dims=dims)
 print(f"profile={prof.name}: {prof.n_task_checks} contexts per d, {prof.n_uniformity} points per uniformity test")
 

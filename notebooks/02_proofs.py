@@ -32,7 +32,7 @@
 
 # %% tags=["parameters"]
 profile = "book"  # smoke (tests, seconds) | book (the published book) | paper
-results_path = "../results/02_proofs.json"  # where this chapter's key numbers are written
+results_path = None  # where this chapter's key numbers go; None: results/02_proofs.json in the book's tree
 seed = 0  # the user's seed of the contexts ("proofs" data set) and the random coefficients
 d = 5  # input dimension
 C = 5  # number of classes
@@ -51,13 +51,15 @@ from icl_lib.kernels import LinearKernel, PolynomialKernel, RBFKernel
 from icl_lib.metrics import max_prob_deviation
 from icl_lib.models import SelfAttention
 from icl_lib.plotting import plot_deviations
-from icl_lib.profiles import check_parameters
+from icl_lib.profiles import check_parameters, output_path
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for, stream_seed
+from icl_lib.validation import check_positive_float
 from icl_lib.verdicts import construction_verdict, verdict_table
 
+results_path = output_path(results_path, "results/02_proofs.json")
 prof = check_parameters(profile=profile, results_path=results_path, seed=seed, d=d, C=C, n=n)
-if not 0 < tolerance < 1e-6:
+if check_positive_float("tolerance", tolerance) >= 1e-6:
     raise ValueError(f"tolerance={tolerance} must be in (0, 1e-6): this chapter checks float64 agreement")
 ctx = contexts_for("proofs", prof.n_proof_contexts, n=n, d=d, C=C, seed=seed)  # float64
 tokens = ctx.tokens()  # (B, n+1, d+C)
@@ -201,7 +203,7 @@ print(f"all {len(names)} equivalences hold to < {tolerance:.0e}")
 # %%
 from scipy.stats import spearmanr
 
-near = ((ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1) > math.cos(math.pi / 4)).sum(-1)
+near = (ctx.query_similarity() > math.cos(math.pi / 4)).sum(-1)
 eta_x = adaptive_learning_rate(ctx, c_eta, sigma2, include_query=False)
 rho = float(spearmanr(near.numpy(), eta_x.numpy()).statistic)
 print(f"Spearman correlation of eta(X) with the number of points near the query: {rho:.2f}")

@@ -33,8 +33,8 @@
 
 # %% tags=["parameters"]
 profile = "book"  # smoke (tests, seconds) | book (the published book, minutes) | paper (2M steps, Appendix G)
-results_path = "../results/04_softmax_vs_kernel_gd.json"  # where this chapter's key numbers are written
-runs_dir = "../runs"  # trained runs are cached here, keyed by their full config
+results_path = None  # where this chapter's key numbers go; None: results/04_softmax_vs_kernel_gd.json in the book's tree
+runs_dir = None  # trained runs, cached by their full config; None: runs/ in the book's tree
 seed = 0  # seed of the model's initialisation and of the search, alignment and held-out data sets
 dims = None  # dimensions d to train; None: the profile's (book: [2, 3, 5, 10])
 C = 5  # number of classes
@@ -68,14 +68,17 @@ from icl_lib.plotting import (
     plot_loss_through_training,
     plot_per_context_scatter,
 )
-from icl_lib.profiles import check_parameters, resolve_device
+from icl_lib.profiles import check_parameters, output_path
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import config_from_profile, train
+from icl_lib.training import config_from_profile, resolve_device, train
+from icl_lib.validation import check_bool
 from icl_lib.verdicts import alignment_verdict, near_optimal_region, verdict_table
 
-prof = check_parameters(profile=profile, results_path=results_path, seed=seed, C=C, n=n, dims=dims,
+results_path = output_path(results_path, "results/04_softmax_vs_kernel_gd.json")
+runs_dir = output_path(runs_dir, "runs")
+prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=seed, C=C, n=n, dims=dims,
                         **{k: v for k, v in {"steps": steps, "batch_size": batch_size}.items() if v is not None})
 device = resolve_device(device)
 dims = list(dims or prof.dims)
@@ -89,7 +92,7 @@ def softmax_config(d, include_query, **changes):
 
 
 configs = {(d, iq): softmax_config(d, iq) for d in dims for iq in VARIANTS}
-paper_lr_runs = compare_paper_lr and prof.softmax["schedule"] != "constant"
+paper_lr_runs = check_bool("compare_paper_lr", compare_paper_lr) and prof.softmax.schedule != "constant"
 cfg = configs[(dims[0], INCLUDE_QUERY)]
 print(f"profile={profile}: d in {dims}, {cfg.steps} steps of {cfg.batch_size} contexts, lr {cfg.lr} ({cfg.schedule}), "
       f"clip {cfg.clip}, device {device}; paper-lr comparison: {paper_lr_runs}")
@@ -243,7 +246,8 @@ for (d, iq), value in loss_at_extracted.items():
 # well below the grid optimum while its sensitivities still differ.
 
 # %%
-tolerance = {"smoke": (0.8, 0.25, 0.8, 0.25), "book": (0.98, 0.06, 0.9, 0.15), "paper": (0.98, 0.06, 0.9, 0.15)}[profile]
+tol = prof.tolerances
+tolerance = (tol.softmax_min_cos, tol.softmax_max_preds_diff, tol.softmax_min_cos_d10, tol.softmax_max_preds_diff_d10)
 for (d, iq), f in final.items():
     min_cos, max_diff = tolerance[:2] if d <= 5 else tolerance[2:]
     assert all(math.isfinite(x) for v in history[(d, iq)][1].values() for x in v), f"d={d}: non-finite metric"

@@ -37,8 +37,8 @@
 
 # %% tags=["parameters"]
 profile = "book"  # smoke (tests, seconds) | book (the published book, minutes) | paper (batches of 2048)
-results_path = "../results/06_d10_dynamics.json"  # where this chapter's key numbers are written
-runs_dir = "../runs"  # trained runs are cached here, keyed by their full config
+results_path = None  # where this chapter's key numbers go; None: results/06_d10_dynamics.json in the book's tree
+runs_dir = None  # trained runs, cached by their full config; None: runs/ in the book's tree
 seed = 0  # member i (learning rate i) is initialised from seed + i; also the seed of the data sets
 d = None  # dimension; None: the profile's (book, paper: 10; smoke: 3, where a short run leaves the plateau)
 C = 5  # number of classes
@@ -61,11 +61,11 @@ from icl_lib.baselines import adaptive_grid, adaptive_kernel_gd_step, grid_searc
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment
 from icl_lib.plotting import plot_dynamics_by_lr
-from icl_lib.profiles import check_parameters, resolve_device
+from icl_lib.profiles import check_parameters, output_path
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import config_from_profile, train
+from icl_lib.training import config_from_profile, resolve_device, train
 from icl_lib.validation import check_bool, check_fraction, check_positive_float
 from icl_lib.verdicts import (
     flattening_step,
@@ -78,7 +78,9 @@ from icl_lib.verdicts import (
     verdict_table,
 )
 
-prof = check_parameters(profile=profile, results_path=results_path, seed=seed, d=d, C=C, n=n,
+results_path = output_path(results_path, "results/06_d10_dynamics.json")
+runs_dir = output_path(runs_dir, "runs")
+prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=seed, d=d, C=C, n=n,
                         **{k: v for k, v in {"steps": steps, "batch_size": batch_size}.items() if v is not None})
 if lrs is not None:
     if not isinstance(lrs, list | tuple) or not lrs or len(set(lrs)) != len(lrs):
@@ -90,8 +92,8 @@ if lrs is not None:
 include_query = INCLUDE_QUERY if include_query is None else check_bool("include_query", include_query)
 check_fraction("plateau_fraction", plateau_fraction, include_one=False)
 device = resolve_device(device)
-d = d or prof.dynamics_setting["d"]
-lrs = tuple(sorted(float(v) for v in (lrs or prof.dynamics_setting["lrs"])))
+d = d or prof.dynamics_setting.d
+lrs = tuple(sorted(float(v) for v in (lrs or prof.dynamics_setting.lrs)))
 config = config_from_profile("softmax", d, prof.training_settings("dynamics", d), C=C, n=n, lr=lrs,
                              seeds=tuple(range(seed, seed + len(lrs))), shared_data=True, include_query=include_query,
                              n_eval=prof.n_eval, steps=steps, batch_size=batch_size)

@@ -40,8 +40,8 @@
 
 # %% tags=["parameters"]
 profile = "book"  # smoke (tests, seconds) | book (the published book, minutes) | paper (Appendix G budgets)
-results_path = "../results/07_selection_vs_elimination.json"  # where this chapter's key numbers are written
-runs_dir = "../runs"  # trained runs are cached here, keyed by their full config
+results_path = None  # where this chapter's key numbers go; None: results/07_selection_vs_elimination.json in the book's tree
+runs_dir = None  # trained runs, cached by their full config; None: runs/ in the book's tree
 first_seed = 0  # seeds first_seed, first_seed+1, ... (each: its own initialisation and its own data stream); also the held-out set's
 n_seeds = None  # seeds per setting; None: the profile's (book and paper: 20, as Figure 11)
 d = 2  # the base setting of Appendix J: d 2, C 5, n 100
@@ -65,18 +65,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from icl_lib.algorithms import ALGORITHMS, classify_algorithm
+from icl_lib.algorithms import ALGORITHMS, BLOCKS, block_norms, classify_algorithm, settling_index, switched_algorithm
 from icl_lib.models import Weights
 from icl_lib.plotting import plot_algorithm_coefficients, plot_algorithm_counts, plot_attention_by_closeness
-from icl_lib.profiles import check_parameters, resolve_device
+from icl_lib.profiles import check_parameters, output_path
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import config_from_profile, train
+from icl_lib.training import config_from_profile, resolve_device, train
 from icl_lib.validation import check_bool, check_fraction
 from icl_lib.verdicts import elimination_low_c_verdict, selection_majority_verdict, verdict_table, wilson_interval
 
-prof = check_parameters(profile=profile, results_path=results_path, seed=first_seed, d=d, C=C, n=n, dims=dims,
+results_path = output_path(results_path, "results/07_selection_vs_elimination.json")
+runs_dir = output_path(runs_dir, "runs")
+prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=first_seed, d=d, C=C, n=n, dims=dims,
                         classes=classes, lengths=lengths,
                         **{k: v for k, v in {"n_seeds": n_seeds, "steps": steps, "batch_size": batch_size}.items() if v is not None})
 include_query = INCLUDE_QUERY if include_query is None else check_bool("include_query", include_query)
@@ -84,8 +86,8 @@ check_fraction("min_agreement", min_agreement)
 check_fraction("max_loss_fraction", max_loss_fraction)
 device = resolve_device(device)
 sweep = prof.selection_sweep
-n_seeds = n_seeds or sweep["n_seeds"]
-classes, dims, lengths = (list(v or sweep[k]) for k, v in (("classes", classes), ("dims", dims), ("lengths", lengths)))
+n_seeds = n_seeds or sweep.n_seeds
+classes, dims, lengths = (list(v or getattr(sweep, k)) for k, v in (("classes", classes), ("dims", dims), ("lengths", lengths)))
 seeds = tuple(range(first_seed, first_seed + n_seeds))
 base = (d, C, n)
 panels = {"number of classes C": [(d, c, n) for c in classes], "dimension d": [(dd, C, n) for dd in dims],
@@ -145,11 +147,6 @@ for s in settings:
 # norm of each block, as a median over the runs of each algorithm (all settings).
 
 # %%
-def block_norms(weights, sd):
-    qk, ov = weights.qk(), weights.ov()
-    return [float(b.norm()) for b in (qk[:sd, :sd], qk[:sd, sd:], ov[sd:, sd:], ov[sd:, :sd])]
-
-
 block_rows = []
 for a in ALGORITHMS:
     norms = [block_norms(runs[s].weights.member(m), s[0])
@@ -157,8 +154,7 @@ for a in ALGORITHMS:
     if norms:
         med = np.median(np.array(norms), axis=0)
         block_rows.append((a, str(len(norms)), *(f"{v:.2f}" for v in med)))
-comparison_table(block_rows, header=("algorithm", "runs", "QK x-block (Eq. 1)", "QK xy-block", "OV y-block (Eq. 1)",
-                                     "OV yx-block"))
+comparison_table(block_rows, header=("algorithm", "runs", *BLOCKS))
 
 # %% [markdown]
 # A run whose mass sits in the xy- and yx-blocks rather than in Eq. 1's two blocks has learned
@@ -196,7 +192,7 @@ else:
         model = runs[example_setting].model(member)
         with torch.no_grad():
             weights = model.query_attention(ctx.tokens())[:, : ctx.n]
-        sims = (ctx.x @ ctx.x_query.unsqueeze(-1)).squeeze(-1)
+        sims = ctx.query_similarity()
         f = fits[example_setting][member]
         examples[f"{algorithm}: seed {seeds[member]}, (c_eta, c_sigma) = ({f.c_eta:.1f}, {f.c_sigma:.1f})"] = (
             sims.flatten().numpy(), weights.flatten().numpy())
@@ -269,14 +265,11 @@ snapshot_steps = base_run.history["step"]
 labels = [[classify_algorithm(Weights(*snapshot).member(m), base_ctx, include_query=include_query,
                               min_agreement=min_agreement, max_loss_fraction=max_loss_fraction).algorithm
            for snapshot in base_run.history["snapshots"]] for m in range(n_seeds)]
-settled_at, switched = [], 0
+settled_at = []
 for m, seq in enumerate(labels):
-    i = len(seq) - 1
-    while i > 0 and seq[i - 1] == seq[-1]:
-        i -= 1
+    i = settling_index(seq)
     settled_at.append((snapshot_steps[i], base_run.history["eval_loss"][i][m], base_run.history["eval_loss"][max(i - 1, 0)][m]))
-    held = [a for a in seq if a != "neither"]
-    switched += any(a != b for a, b in zip(held, held[1:], strict=False))
+switched = sum(switched_algorithm(seq) for seq in labels)
 first_steps = [step for step, _, _ in settled_at]
 print(f"base setting {base}: the final label is reached between steps {min(first_steps)} and {max(first_steps)} "
       f"(median {int(np.median(first_steps))}) of {cfg.steps}, snapshots every {cfg.eval_every} steps")

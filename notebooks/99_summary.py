@@ -29,7 +29,7 @@
 
 # %% tags=["parameters"]
 profile = "book"  # the profile every chapter of this build must have run with
-results_dir = "../results"  # folder holding the chapters' results files
+results_dir = None  # folder holding the chapters' results files; None: results/ in the book's tree
 chapters = ["01_task", "02_proofs", "03_linear_vs_gd", "04_softmax_vs_kernel_gd", "05_extraction",
             "06_d10_dynamics", "07_selection_vs_elimination"]  # chapters expected in this build
 
@@ -39,9 +39,15 @@ from pathlib import Path
 
 from IPython.display import HTML
 
+from icl_lib.profiles import PROFILES, output_path
 from icl_lib.results import Table, read_results
+from icl_lib.validation import check_choice
 from icl_lib.verdicts import VERDICTS, verdict_table
 
+check_choice("profile", profile, tuple(PROFILES))
+results_dir = output_path(results_dir, "results")
+if not isinstance(chapters, list | tuple) or not chapters or not all(isinstance(c, str) for c in chapters):
+    raise ValueError(f"chapters={chapters!r} must be a non-empty list of chapter names, e.g. ['01_task', '02_proofs']")
 files = {name: Path(results_dir) / f"{name}.json" for name in chapters}
 missing = [str(p) for p in files.values() if not p.exists()]
 if missing:

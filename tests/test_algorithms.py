@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from icl_lib.algorithms import attention_closeness_correlation, classify_algorithm
+from icl_lib.algorithms import (
+    attention_closeness_correlation,
+    block_norms,
+    classify_algorithm,
+    settling_index,
+    switched_algorithm,
+)
 from icl_lib.baselines import adaptive_kernel_gd_step
 from icl_lib.models import SelfAttention, Weights, constructed_weights
 from icl_lib.tasks import sample_contexts
@@ -88,3 +94,17 @@ def test_closeness_correlation_is_pearson_per_context(ctx):
     # the softmax of an increasing function of <x_i, x_q>: strongly positive, and flipping c_sigma flips it
     model.load_weights(_signed(1.0, -5.0))
     assert float(corr.min()) > 0.5 and float(attention_closeness_correlation(model, ctx).max()) < -0.5
+
+
+def test_settling_and_switching_through_training():
+    assert settling_index(["neither", "neither", "selection", "selection"]) == 2
+    assert settling_index(["selection", "neither", "selection"]) == 2  # a relapse restarts the count
+    assert settling_index(["elimination"]) == 0
+    assert switched_algorithm(["neither", "selection", "neither", "elimination"])
+    assert not switched_algorithm(["neither", "selection", "neither", "selection"])
+
+
+def test_block_norms_of_the_construction():
+    """Eq. 1's construction has c_sigma I_d in the QK x-block and c_eta I_C in the OV y-block, nothing else."""
+    norms = block_norms(_signed(8.0, 50.0), D2)
+    assert norms == pytest.approx([50.0 * math.sqrt(D2), 0.0, 8.0 * math.sqrt(C5), 0.0], abs=1e-12)

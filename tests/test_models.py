@@ -70,7 +70,8 @@ def test_linear_construction_is_gd_step(ctx):
     assert max_prob_deviation(model(ctx.tokens()), gd_step(ctx, 7.0)) < TOL
     assert max_prob_deviation(explicit_gd_step(ctx, 7.0), gd_step(ctx, 7.0)) < TOL
     # the constructed product matches Appendix B
-    assert torch.equal(model.qk()[:4, :4], torch.eye(4, dtype=torch.float64)) and model.qk()[4:].abs().max() == 0
+    qk = model.weights().qk()
+    assert torch.equal(qk[:4, :4], torch.eye(4, dtype=torch.float64)) and qk[4:].abs().max() == 0
 
 
 @pytest.mark.parametrize("kernel", [LinearKernel(), PolynomialKernel(2, 1.0), PolynomialKernel(3, 0.3), RBFKernel(0.7)])

@@ -1,11 +1,15 @@
 """Parameter validation, profiles, results files."""
 
 import json
+import os
+from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
-from icl_lib.profiles import PROFILES, check_parameters, resolve_device
+from icl_lib.profiles import PROFILES, Dynamics, check_parameters
 from icl_lib.results import read_results, write_results
+from icl_lib.training import resolve_device
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -23,12 +27,46 @@ def test_bad_parameters_fail_with_the_name(tmp_path, kwargs, message):
         check_parameters(**args)
 
 
+def test_output_paths_are_checked_before_any_work_and_nothing_is_created(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="runs_dir=5 must be a path"):
+        check_parameters(profile="smoke", results_path=str(tmp_path / "r.json"), runs_dir=5)
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        check_parameters(profile="smoke", results_path=str(blocker / "r.json"))
+    with pytest.raises(ValueError, match="runs_dir=.*is a file"):
+        check_parameters(profile="smoke", results_path=str(tmp_path / "r.json"), runs_dir=str(blocker))
+    check_parameters(profile="smoke", results_path=str(tmp_path / "new" / "r.json"), runs_dir=str(tmp_path / "runs"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # validation creates nothing
+
+
+def test_a_read_only_results_folder_is_refused_at_once(tmp_path, monkeypatch):
+    """os.access says the folder is read-only (as it would for a non-root user on a 0500 folder)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != folder)
+    with pytest.raises(ValueError, match="results_path=.*ro is not writable"):
+        check_parameters(profile="smoke", results_path=str(folder / "r.json"))
+
+
+def test_default_outputs_go_to_the_books_tree_wherever_papermill_runs(tmp_path, monkeypatch):
+    from icl_lib.profiles import book_root, output_path
+
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    (tmp_path / "executed").mkdir()
+    for cwd in (tmp_path, tmp_path / "executed"):  # papermill --cwd executed, or run from the repository's root
+        monkeypatch.chdir(cwd)
+        assert book_root() == tmp_path
+        assert output_path(None, "results/01_task.json") == str(tmp_path / "results" / "01_task.json")
+    assert output_path("elsewhere/r.json", "results/01_task.json") == "elsewhere/r.json"
+
+
 def test_the_paper_profile_runs_the_papers_budgets():
     """Appendix G's budgets; Appendix I's "60,000 evaluation iterations" of every 100 steps are 6,000,000 steps."""
     paper = PROFILES["paper"]
-    assert paper.linear["steps"] == 200_000 and paper.softmax["steps"] == 2_000_000
-    assert paper.linear["batch_size"] == paper.softmax["batch_size"] == paper.dynamics["batch_size"] == 2048
-    assert paper.dynamics["steps"] == 6_000_000 and paper.dynamics_setting == {"d": 10, "lrs": (5e-5, 1e-4, 8e-4, 3e-3)}
+    assert paper.linear.steps == 200_000 and paper.softmax.steps == 2_000_000
+    assert paper.linear.batch_size == paper.softmax.batch_size == paper.dynamics.batch_size == 2048
+    assert paper.dynamics.steps == 6_000_000 and paper.dynamics_setting == Dynamics(d=10, lrs=(5e-5, 1e-4, 8e-4, 3e-3))
     assert (paper.n_search, paper.n_eval, paper.n_align, paper.grid_points) == (10_000, 512, 100, 100)
 
 
@@ -66,21 +104,21 @@ def test_training_settings_fill_the_papers_softmax_rates():
     paper = PROFILES["paper"]
     assert paper.training_settings("softmax", 3)["lr"] == 3e-5 and paper.training_settings("softmax", 10)["lr"] == 5e-4
     assert paper.training_settings("softmax", 3)["steps"] == 2_000_000
-    assert paper.training_settings("linear", 5) == {**paper.linear} and paper.linear["lr"] == 5e-5
+    assert paper.training_settings("linear", 5) == asdict(paper.linear) and paper.linear.lr == 5e-5
     assert SOFTMAX_LR == {2: 6e-4, 3: 3e-5, 5: 1e-4, 10: 5e-4}  # Appendix G
     assert softmax_lr(4) == 3e-5 and softmax_lr(8) == 5e-4  # nearest listed d (ties: the smaller)
     with pytest.raises(ValueError, match="kind='kernel'"):
         paper.training_settings("kernel", 3)
     # chapter 07's many-seed runs: the paper's softmax settings in the paper profile, 20 seeds as Figure 11
-    assert paper.training_settings("selection", 2)["lr"] == 6e-4 and paper.selection_sweep["n_seeds"] == 20
-    assert PROFILES["book"].selection_sweep["n_seeds"] == 20
+    assert paper.training_settings("selection", 2)["lr"] == 6e-4 and paper.selection_sweep.n_seeds == 20
+    assert PROFILES["book"].selection_sweep.n_seeds == 20
     # chapter 06: the four constant rates of Figure 10 at d = 10, one ensemble member each
     for name in ("book", "paper"):
         dynamics = PROFILES[name].training_settings("dynamics", 10)
         assert dynamics["lr"] == (5e-5, 1e-4, 8e-4, 3e-3) and dynamics["schedule"] == "constant"
-        assert PROFILES[name].dynamics_setting["d"] == 10
-    assert PROFILES["paper"].dynamics["batch_size"] == 2048 and PROFILES["paper"].dynamics["steps"] == 6_000_000
-    assert PROFILES["book"].dynamics["steps"] == 60_000  # 1% of the paper's steps (chapter 06 says so)
+        assert PROFILES[name].dynamics_setting.d == 10
+    assert PROFILES["paper"].dynamics.batch_size == 2048 and PROFILES["paper"].dynamics.steps == 6_000_000
+    assert PROFILES["book"].dynamics.steps == 60_000  # 1% of the paper's steps (chapter 06 says so)
 
 
 def test_config_from_profile_ignores_none_overrides():
@@ -88,7 +126,7 @@ def test_config_from_profile_ignores_none_overrides():
 
     book = PROFILES["book"]
     cfg = config_from_profile("linear", 5, book.training_settings("linear", 5), steps=None, lr=None, seeds=[3])
-    assert cfg.steps == book.linear["steps"] and cfg.lr == book.linear["lr"] and cfg.seeds == (3,)
+    assert cfg.steps == book.linear.steps and cfg.lr == book.linear.lr and cfg.seeds == (3,)
     assert config_from_profile("linear", 5, book.linear, steps=7).steps == 7
     with pytest.raises(ValueError, match="no learning rate"):
         config_from_profile("softmax", 3, PROFILES["paper"].softmax)

@@ -6,15 +6,8 @@ import pytest
 import torch
 from scipy.stats import chisquare, ks_2samp
 
-from icl_lib.tasks import (
-    SAMPLER_VERSION,
-    candidate_counts,
-    nearest_prototype,
-    region_uniformity,
-    sample_contexts,
-    sample_contexts_plain,
-    task_checks,
-)
+from icl_lib.task_checks import region_uniformity, sample_contexts_plain, task_checks
+from icl_lib.tasks import SAMPLER_VERSION, candidate_counts, nearest_prototype, sample_contexts
 
 DIMS = [2, 3, 5, 10]
 
@@ -209,7 +202,7 @@ def test_sample_tokens_equals_contexts_tokens(d, dtype):
     assert torch.equal(tokens, ctx.tokens()) and torch.equal(y_query, ctx.y_query)
 
 
-def _compiled(seed, B, C, d, k, *, block=16, fold=True, prototypes=None):  # noqa: N803
+def _compiled(seed, B, C, d, k, *, block=16, fold=True, prototypes=None):
     """The compiled sampler called directly: prototypes, y_query, x, x_query and the number of
     candidates each context examined."""
     from icl_lib._compiled_sampler import sampler_kernel
@@ -273,7 +266,7 @@ def _region_points(z, c, count, rng):
 
 
 @pytest.mark.parametrize(("d", "C"), [(3, 5), (5, 5), (10, 5), (4, 2), (5, 10)])
-def test_tail_fold_mirrors_hold_the_region(d, C):  # noqa: N803
+def test_tail_fold_mirrors_hold_the_region(d, C):
     """The mirrors of a region are unit, orthogonal, and every point of the region lies on their
     positive side (the condition that makes mirroring exact); two mirrors exactly when some pair
     of the normals z_c - z_j is at a right or obtuse angle."""
@@ -306,7 +299,7 @@ def test_mirrored_candidates_keep_the_law_of_the_smallest_region():
     cost fewer candidates."""
     from icl_lib._compiled_sampler import _tail_fold
 
-    d, C, k, B = 3, 5, 10, 3000  # noqa: N806
+    d, C, k, B = 3, 5, 10, 3000
     rng = np.random.default_rng(3)
     while True:
         z = rng.standard_normal((C, d))

@@ -102,7 +102,7 @@ def test_flattening_step_finds_where_growth_stops_and_when_it_does_not():
 
 def test_near_optimal_region_measures_a_valley_and_the_edge():
     xs, ys = np.logspace(0, 4, 41), np.logspace(-1, 1, 21)
-    X, Y = np.meshgrid(np.log10(xs), np.log10(ys), indexing="ij")  # noqa: N806
+    X, Y = np.meshgrid(np.log10(xs), np.log10(ys), indexing="ij")
     point = 1 + (X - 2) ** 2 + (Y - 0) ** 2  # a bowl at (100, 1)
     region = near_optimal_region(point, xs, ys, within=1e-3)
     assert region["x_low"] <= 100 <= region["x_high"] and region["x_ratio"] < 1.5
