@@ -24,7 +24,7 @@ import math
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler
 from icl_lib.validation import check_bool, check_choice, check_fits_in_memory, check_positive_float, check_positive_int
 
 __all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "training_batch", "run_key",
-           "config_from_profile", "resolve_device"]
+           "config_from_profile", "resolve_device", "budget_text"]
 
 SCHEDULES = ("constant", "warmup_cosine")
 _INT_FIELDS = ("d", "steps", "C", "n", "batch_size", "data_seed", "warmup_steps", "eval_every", "n_eval", "eval_seed",
@@ -427,12 +427,19 @@ def _load(final_file: Path, config: TrainConfig, path: Path) -> Run:
     return Run(config, Weights(*state["weights"]), state["history"], path)
 
 
-def config_from_profile(kind: str, d: int, settings: object, **overrides: object) -> TrainConfig:
-    """A TrainConfig from a profile's settings (`Profile.training_settings(kind, d)`, or a
-    `profiles.Training`); overrides that are None are ignored, so a notebook parameter left at None
-    means "the profile's value"."""
-    fields = asdict(settings) if is_dataclass(settings) else dict(settings)
-    fields |= {k: v for k, v in overrides.items() if v is not None}
+def budget_text(configs: list[TrainConfig]) -> str:
+    """The training budget of runs that differ only by d, for settings columns: "3000 steps × 1024",
+    with the dimensions that train another number of steps in brackets ("(d=2: 12000 steps)")."""
+    usual = max({c.steps for c in configs}, key=[c.steps for c in configs].count)
+    others = sorted({(c.d, c.steps) for c in configs if c.steps != usual})
+    return f"{usual} steps × {configs[0].batch_size}" + (
+        " (" + ", ".join(f"d={d}: {steps} steps" for d, steps in others) + ")" if others else "")
+
+
+def config_from_profile(kind: str, d: int, settings: dict[str, object], **overrides: object) -> TrainConfig:
+    """A TrainConfig from a profile's settings (`Profile.training_settings(kind, d)`); overrides that
+    are None are ignored, so a notebook parameter left at None means "the profile's value"."""
+    fields = dict(settings) | {k: v for k, v in overrides.items() if v is not None}
     if fields.get("lr") is None:
         raise ValueError(f"no learning rate for {kind} d={d}: pass lr=")
     return TrainConfig(kind=kind, d=d, **fields)

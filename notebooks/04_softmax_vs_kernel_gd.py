@@ -72,7 +72,7 @@ from icl_lib.profiles import check_parameters, output_path
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import config_from_profile, resolve_device, train
+from icl_lib.training import budget_text, config_from_profile, resolve_device, train
 from icl_lib.validation import check_bool
 from icl_lib.verdicts import alignment_verdict, near_optimal_region, verdict_table
 
@@ -94,7 +94,8 @@ def softmax_config(d, include_query, **changes):
 configs = {(d, iq): softmax_config(d, iq) for d in dims for iq in VARIANTS}
 paper_lr_runs = check_bool("compare_paper_lr", compare_paper_lr) and prof.softmax.schedule != "constant"
 cfg = configs[(dims[0], INCLUDE_QUERY)]
-print(f"profile={profile}: d in {dims}, {cfg.steps} steps of {cfg.batch_size} contexts, lr {cfg.lr} ({cfg.schedule}), "
+budget = budget_text([configs[(d, INCLUDE_QUERY)] for d in dims])
+print(f"profile={profile}: d in {dims}, {budget} contexts, lr {cfg.lr} ({cfg.schedule}), "
       f"clip {cfg.clip}, device {device}; paper-lr comparison: {paper_lr_runs}")
 
 # %% [markdown]
@@ -256,7 +257,7 @@ for (d, iq), f in final.items():
         assert f["cos_sim"] > min_cos, f"d={d}, include_query={iq}: cos sim {f['cos_sim']:.4f} <= {min_cos}"
 for d in dims:
     assert mean_loss[d][0] < 1.05 * mean_loss[d][1] + 0.02, f"d={d}: trained SA loss far above Eq. 1's"
-setting = f"{cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, seed {seed}; N = {prof.n_align} contexts"
+setting = f"{budget}, lr {cfg.lr} {cfg.schedule}, seed {seed}; N = {prof.n_align} contexts"
 verdict = alignment_verdict("softmax_learns_eq1", {d: final[(d, INCLUDE_QUERY)] for d in dims},
                             {d: ((tolerance[0] if d <= 5 else tolerance[2]) if d > 2 else None, tolerance[1] if d <= 5 else tolerance[3])
                              for d in dims}, setting=setting, step=f"Eq. 1 at its grid optimum (include_query={INCLUDE_QUERY})")
@@ -281,7 +282,7 @@ for d in dims:
                  f"{mean_loss[d][0]:.4f} / {mean_loss[d][1]:.4f} / {kernel_gd_loss[d]:.4f}", f"{prof.n_eval} held-out contexts"))
     if d in paper_runs:
         rows.append((f"d={d}: eval loss at the paper's constant lr {paper_runs[d].config.lr:g}", "plateau, then Fig. 4 after 2M steps",
-                     f"{paper_runs[d].history['eval_loss'][-1][0]:.4f}", f"same budget: {cfg.steps} steps × {cfg.batch_size}"))
+                     f"{paper_runs[d].history['eval_loss'][-1][0]:.4f}", f"same budget: {paper_runs[d].config.steps} steps × {cfg.batch_size}"))
 comparison_table(rows)
 
 # %% [markdown]

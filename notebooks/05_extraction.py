@@ -55,7 +55,7 @@ from icl_lib.profiles import check_parameters, output_path
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant, grid_optima_by_variant, log_distance_to_paper
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import config_from_profile, resolve_device, train
+from icl_lib.training import budget_text, config_from_profile, resolve_device, train
 from icl_lib.verdicts import dynamics_by_d_verdict, extracted_d3_verdict, extraction_works_verdict, verdict_table
 
 results_path = output_path(results_path, "results/05_extraction.json")
@@ -70,7 +70,8 @@ runs = {(d, iq): train(config_from_profile("softmax", d, prof.training_settings(
                                            steps=steps, lr=lr, batch_size=batch_size, include_query=iq, n_eval=prof.n_eval),
                        runs_dir=runs_dir, device=device) for d in dims for iq in VARIANTS}
 cfg = runs[(figure_d, INCLUDE_QUERY)].config
-print(f"profile={profile}: {len(runs)} runs, {cfg.steps} steps of {cfg.batch_size} contexts, lr {cfg.lr} ({cfg.schedule})")
+budget = budget_text([runs[(d, INCLUDE_QUERY)].config for d in dims])
+print(f"profile={profile}: {len(runs)} runs, {budget} contexts, lr {cfg.lr} ({cfg.schedule})")
 
 # %% [markdown]
 # ## Reading $c_\eta$ and $c_\sigma$ off the weights
@@ -187,7 +188,7 @@ plt.show()
 
 # %%
 min_cos = prof.tolerances.extraction_min_cos
-setting = f"{cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, seed {seed}, include_query={best}"
+setting = f"{budget}, lr {cfg.lr} {cfg.schedule}, seed {seed}, include_query={best}"
 verdicts = []
 if 3 in dims:
     verdicts.append(extracted_d3_verdict(*final[(3, best)], setting=setting))
@@ -208,7 +209,7 @@ assert verdicts[-2].verdict == "reproduced", f"Eq. 1 at the extracted values: {v
 # variant (the budget-free evidence above).
 
 # %%
-trained = f"{cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, seed {seed}"
+trained = f"{budget}, lr {cfg.lr} {cfg.schedule}, seed {seed}"
 rows = [(f"d=3: (c_eta, c_sigma), include_query={iq}", f"({paper.C_ETA_D3}, {paper.C_SIGMA_D3}) extracted, 2M steps",
          (f"extracted ({final[(3, iq)][0]:.2f}, {final[(3, iq)][1]:.2f}); " if 3 in dims else "")
          + f"grid ({grid_optima[iq][0]:.2f}, {grid_optima[iq][1]:.2f})", f"{trained}; grid: {prof.n_search} search contexts")

@@ -2,7 +2,6 @@
 
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -104,7 +103,7 @@ def test_training_settings_fill_the_papers_softmax_rates():
     paper = PROFILES["paper"]
     assert paper.training_settings("softmax", 3)["lr"] == 3e-5 and paper.training_settings("softmax", 10)["lr"] == 5e-4
     assert paper.training_settings("softmax", 3)["steps"] == 2_000_000
-    assert paper.training_settings("linear", 5) == asdict(paper.linear) and paper.linear.lr == 5e-5
+    assert paper.training_settings("linear", 5) == paper.linear.fields(5) and paper.linear.lr == 5e-5
     assert SOFTMAX_LR == {2: 6e-4, 3: 3e-5, 5: 1e-4, 10: 5e-4}  # Appendix G
     assert softmax_lr(4) == 3e-5 and softmax_lr(8) == 5e-4  # nearest listed d (ties: the smaller)
     with pytest.raises(ValueError, match="kind='kernel'"):
@@ -127,9 +126,11 @@ def test_config_from_profile_ignores_none_overrides():
     book = PROFILES["book"]
     cfg = config_from_profile("linear", 5, book.training_settings("linear", 5), steps=None, lr=None, seeds=[3])
     assert cfg.steps == book.linear.steps and cfg.lr == book.linear.lr and cfg.seeds == (3,)
-    assert config_from_profile("linear", 5, book.linear, steps=7).steps == 7
+    assert config_from_profile("linear", 5, book.training_settings("linear", 5), steps=7).steps == 7
     with pytest.raises(ValueError, match="no learning rate"):
-        config_from_profile("softmax", 3, PROFILES["paper"].softmax)
+        config_from_profile("softmax", 3, book.training_settings("linear", 3) | {"lr": None})
+    # d = 2 trains longer in the book profile (its optimum is nearly nearest-neighbour); other d do not
+    assert book.training_settings("softmax", 2)["steps"] == 12_000 and book.training_settings("softmax", 3)["steps"] == 3000
 
 
 def test_fraction_and_bool_checks_name_the_parameter():
@@ -144,3 +145,12 @@ def test_fraction_and_bool_checks_name_the_parameter():
     assert check_bool("include_query", False) is False
     with pytest.raises(ValueError, match="include_query='yes' must be True or False"):
         check_bool("include_query", "yes")
+
+
+def test_budget_text_names_the_dimensions_with_another_budget():
+    from icl_lib.training import budget_text, config_from_profile
+
+    book = PROFILES["book"]
+    configs = [config_from_profile("softmax", d, book.training_settings("softmax", d)) for d in (2, 3, 5, 10)]
+    assert budget_text(configs) == "3000 steps × 1024 (d=2: 12000 steps)"
+    assert budget_text(configs[1:]) == "3000 steps × 1024"
