@@ -218,7 +218,7 @@ def check_parameters(
     dims: list[int] | None = None,
     classes: list[int] | None = None,
     lengths: list[int] | None = None,
-    **positive_ints: int,
+    **positive_ints: int | None,
 ) -> Profile:
     """Validate a chapter's parameters, without side effects; returns its Profile. Raises ValueError
     naming the bad one. `classes` and `lengths` are swept values of C (each must divide n) and of n
@@ -250,5 +250,6 @@ def check_parameters(
     if lengths is not None and C is not None and any(length % C for length in lengths):
         raise ValueError(f"lengths={list(lengths)}: every context length must be a multiple of C={C}")
     for name, value in positive_ints.items():
-        check_positive_int(name, value)
+        if value is not None:  # None: the profile's value
+            check_positive_int(name, value)
     return prof

@@ -63,7 +63,7 @@ from icl_lib.verdicts import alignment_verdict, verdict_table
 results_path = output_path(results_path, "results/03_linear_vs_gd.json")
 runs_dir = output_path(runs_dir, "runs")
 prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=seed, C=C, n=n, dims=dims,
-                        **{k: v for k, v in {"steps": steps, "batch_size": batch_size}.items() if v is not None})
+                        steps=steps, batch_size=batch_size)
 device = resolve_device(device)
 dims = list(dims or prof.dims)
 configs = {d: config_from_profile("linear", d, prof.training_settings("linear", d), C=C, n=n, seeds=(seed,), steps=steps, lr=lr,

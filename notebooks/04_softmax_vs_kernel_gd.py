@@ -79,7 +79,7 @@ from icl_lib.verdicts import alignment_verdict, near_optimal_region, verdict_tab
 results_path = output_path(results_path, "results/04_softmax_vs_kernel_gd.json")
 runs_dir = output_path(runs_dir, "runs")
 prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=seed, C=C, n=n, dims=dims,
-                        **{k: v for k, v in {"steps": steps, "batch_size": batch_size}.items() if v is not None})
+                        steps=steps, batch_size=batch_size)
 device = resolve_device(device)
 dims = list(dims or prof.dims)
 

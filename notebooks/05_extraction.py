@@ -61,7 +61,7 @@ from icl_lib.verdicts import dynamics_by_d_verdict, extracted_d3_verdict, extrac
 results_path = output_path(results_path, "results/05_extraction.json")
 runs_dir = output_path(runs_dir, "runs")
 prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=seed, C=C, n=n, dims=dims, figure_d=figure_d,
-                        **{k: v for k, v in {"steps": steps, "batch_size": batch_size}.items() if v is not None})
+                        steps=steps, batch_size=batch_size)
 device = resolve_device(device)
 dims = list(dims or prof.dims)
 if figure_d not in dims:

@@ -81,7 +81,7 @@ from icl_lib.verdicts import (
 results_path = output_path(results_path, "results/06_d10_dynamics.json")
 runs_dir = output_path(runs_dir, "runs")
 prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=seed, d=d, C=C, n=n,
-                        **{k: v for k, v in {"steps": steps, "batch_size": batch_size}.items() if v is not None})
+                        steps=steps, batch_size=batch_size)
 if lrs is not None:
     if not isinstance(lrs, list | tuple) or not lrs or len(set(lrs)) != len(lrs):
         raise ValueError(f"lrs={lrs!r} must be a non-empty list of distinct learning rates")

@@ -80,7 +80,7 @@ results_path = output_path(results_path, "results/07_selection_vs_elimination.js
 runs_dir = output_path(runs_dir, "runs")
 prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=first_seed, d=d, C=C, n=n, dims=dims,
                         classes=classes, lengths=lengths,
-                        **{k: v for k, v in {"n_seeds": n_seeds, "steps": steps, "batch_size": batch_size}.items() if v is not None})
+                        n_seeds=n_seeds, steps=steps, batch_size=batch_size)
 include_query = INCLUDE_QUERY if include_query is None else check_bool("include_query", include_query)
 check_fraction("min_agreement", min_agreement)
 check_fraction("max_loss_fraction", max_loss_fraction)

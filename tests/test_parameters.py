@@ -69,6 +69,13 @@ def test_the_paper_profile_runs_the_papers_budgets():
     assert (paper.n_search, paper.n_eval, paper.n_align, paper.grid_points) == (10_000, 512, 100, 100)
 
 
+def test_parameters_left_at_none_take_the_profiles_value(tmp_path):
+    """Chapters pass steps=None, batch_size=None, ...: not checked; a given value is."""
+    check_parameters(profile="smoke", results_path=str(tmp_path / "r.json"), steps=None, batch_size=None)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        check_parameters(profile="smoke", results_path=str(tmp_path / "r.json"), steps=None, batch_size=0)
+
+
 def test_profiles_grow(tmp_path):
     smoke, book, paper = PROFILES["smoke"], PROFILES["book"], PROFILES["paper"]
     assert smoke.n_proof_contexts < book.n_proof_contexts <= paper.n_proof_contexts
