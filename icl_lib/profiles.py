@@ -14,7 +14,7 @@ from icl_lib import paper
 from icl_lib.validation import check_choice, check_positive_int
 
 __all__ = ["PROFILES", "Profile", "Training", "Sweep", "Dynamics", "Tolerances", "get_profile", "check_parameters",
-           "book_root", "output_path"]
+           "book_root", "output_path", "relative_to_book"]
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,11 @@ def book_root() -> Path:
 def output_path(path: str | None, default: str) -> str:
     """`path` as given, or `default` (e.g. "results/01_task.json") in the book's tree when it is None."""
     return str(book_root() / default) if path is None else path
+
+
+def relative_to_book(path: str) -> str:
+    """`path` as shown in the book: relative to the book's tree, not the machine's absolute path."""
+    return os.path.relpath(path, book_root())
 
 
 def _check_writable(name: str, path: object, *, suffix: str | None = None) -> None:

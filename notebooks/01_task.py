@@ -36,11 +36,11 @@ C = 5  # number of classes
 n = 100  # context points per context (n/C per class)
 dims = [2, 3, 5, 10]  # dimensions d whose task is checked
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 
 from icl_lib.plotting import plot_region_uniformity, plot_task_figure
-from icl_lib.profiles import check_parameters, output_path
+from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for, stream_seed
 from icl_lib.task_checks import region_uniformity, task_checks
@@ -191,7 +191,7 @@ verdicts = [task_verdict(checks, {d: (uniformity[d][2], query_uniformity[d][2], 
                          points_per_class=n // C, setting=f"{prof.n_task_checks} contexts and {prof.n_uniformity} points per d, float64")]
 verdict_table(verdicts)
 
-# %%
+# %% tags=["hide-input"]
 metrics = {}
 for d, c in checks.items():
     metrics |= {f"d{d}.points_per_class": c["min_per_class"], f"d{d}.frac_in_region": c["frac_in_region"],
@@ -203,4 +203,4 @@ paper_values = {f"d{d}.points_per_class": n // C for d in dims} | {f"d{d}.frac_i
 settings = {"seed": seed, "C": C, "n": n, "dims": dims, **prof.as_dict()}
 _ = write_results(results_path, chapter="01_task", profile=profile, settings=settings, metrics=metrics, paper=paper_values,
                   verdicts=verdicts)
-print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdict to {results_path}")
+print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdict to {relative_to_book(results_path)}")

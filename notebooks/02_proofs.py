@@ -39,7 +39,7 @@ C = 5  # number of classes
 n = 100  # context points per context
 tolerance = 1e-12  # largest deviation accepted in float64
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt
@@ -51,7 +51,7 @@ from icl_lib.kernels import LinearKernel, PolynomialKernel, RBFKernel
 from icl_lib.metrics import max_prob_deviation
 from icl_lib.models import SelfAttention
 from icl_lib.plotting import plot_deviations
-from icl_lib.profiles import check_parameters, output_path
+from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for, stream_seed
 from icl_lib.validation import check_positive_float
@@ -223,7 +223,7 @@ verdicts = [construction_verdict(claim, {name: w for name, w in zip(names, worst
                                  tolerance=tolerance, setting=setting) for claim, prefix in groups.items()]
 verdict_table(verdicts)
 
-# %%
+# %% tags=["hide-input"]
 metrics = {f"max_dev.{name}": w for name, w in zip(names, worst, strict=True)} | {"eta_x_spearman_near": rho,
                                                                                     "query_variant_mismatch": mismatch}
 paper_values = {f"max_dev.{name}": 0.0 for name in names}
@@ -231,4 +231,4 @@ settings = {"seed": seed, "d": d, "C": C, "n": n, "eta": eta, "c_eta": c_eta, "c
             "tolerance": tolerance, **prof.as_dict()}
 _ = write_results(results_path, chapter="02_proofs", profile=profile, settings=settings, metrics=metrics, paper=paper_values,
                   verdicts=verdicts)
-print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {results_path}")
+print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {relative_to_book(results_path)}")

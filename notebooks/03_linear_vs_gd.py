@@ -44,7 +44,7 @@ batch_size = None  # contexts per step; None: the profile's (book: 1024, paper: 
 include_query = True  # the query token attends to itself
 device = "auto"  # cpu | cuda | auto
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -54,7 +54,7 @@ from icl_lib.baselines import gd_step, line_search_gd, log_grid
 from icl_lib.extraction import effective_eta
 from icl_lib.metrics import alignment_through_training, per_context_metrics
 from icl_lib.plotting import plot_alignment_through_training, plot_per_context_scatter, plot_search_curve
-from icl_lib.profiles import check_parameters, output_path
+from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
 from icl_lib.training import config_from_profile, resolve_device, train
@@ -198,7 +198,7 @@ comparison_table(rows)
 # %%
 verdict_table([verdict])
 
-# %%
+# %% tags=["hide-input"]
 metrics = {}
 for d in dims:
     metrics |= {f"d{d}.cos_sim": final[d]["cos_sim"], f"d{d}.preds_diff": final[d]["preds_diff"],
@@ -207,4 +207,4 @@ for d in dims:
 settings = {"seed": seed, "C": C, "n": n, "dims": dims, "device": device, "train": cfg.to_dict() | {"d": "per dim"},
             "n_search": prof.n_search, "n_eval": prof.n_eval, "n_align": prof.n_align}
 _ = write_results(results_path, chapter="03_linear_vs_gd", profile=profile, settings=settings, metrics=metrics, verdicts=[verdict])
-print(f"wrote {len(metrics)} metrics and 1 verdict to {results_path}")
+print(f"wrote {len(metrics)} metrics and 1 verdict to {relative_to_book(results_path)}")

@@ -45,7 +45,7 @@ batch_size = None  # contexts per step; None: the profile's (paper: 2048)
 compare_paper_lr = True  # also train at the paper's constant learning rate with the same budget
 device = "auto"  # cpu | cuda | auto
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt
@@ -68,7 +68,7 @@ from icl_lib.plotting import (
     plot_loss_through_training,
     plot_per_context_scatter,
 )
-from icl_lib.profiles import check_parameters, output_path
+from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
@@ -296,7 +296,7 @@ comparison_table(rows)
 # %%
 verdict_table([verdict])
 
-# %%
+# %% tags=["hide-input"]
 metrics = {}
 for (d, iq), f in final.items():
     tag = f"d{d}.include_query_{iq}"
@@ -315,4 +315,4 @@ settings = {"seed": seed, "C": C, "n": n, "dims": dims, "device": device, "train
 settings["include_query_reading"] = INCLUDE_QUERY
 _ = write_results(results_path, chapter="04_softmax_vs_kernel_gd", profile=profile, settings=settings, metrics=metrics,
                   verdicts=[verdict])
-print(f"wrote {len(metrics)} metrics and 1 verdict to {results_path}")
+print(f"wrote {len(metrics)} metrics and 1 verdict to {relative_to_book(results_path)}")

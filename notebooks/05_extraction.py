@@ -43,7 +43,7 @@ batch_size = None  # contexts per step; None: the profile's
 figure_d = 3  # the dimension of Figures 7 and 8 (the paper's: 3)
 device = "auto"  # cpu | cuda | auto
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 
 from icl_lib import paper
@@ -51,7 +51,7 @@ from icl_lib.baselines import adaptive_kernel_gd_step
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment, alignment_through_training
 from icl_lib.plotting import plot_alignment_through_training, plot_coefficients_through_training, plot_weight_products
-from icl_lib.profiles import check_parameters, output_path
+from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant, grid_optima_by_variant, log_distance_to_paper
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
@@ -224,7 +224,7 @@ comparison_table(rows)
 # %%
 verdict_table(verdicts)
 
-# %%
+# %% tags=["hide-input"]
 metrics = {f"d{figure_d}.cos_sim_at_extracted": extracted_curve["cos_sim"][-1], f"d{figure_d}.cos_sim_off": off_curve["cos_sim"][-1],
            f"d{figure_d}.preds_diff_at_extracted": extracted_curve["preds_diff"][-1], f"d{figure_d}.preds_diff_off": off_curve["preds_diff"][-1],
            "d3.reading_by_grid_include_query": float(by_grid)}
@@ -240,4 +240,4 @@ settings = {"seed": seed, "C": C, "n": n, "dims": dims, "figure_d": figure_d, "d
             "off_values": list(off), "n_align": prof.n_align, "n_search": prof.n_search, "include_query_reading": INCLUDE_QUERY}
 _ = write_results(results_path, chapter="05_extraction", profile=profile, settings=settings, metrics=metrics, paper=paper_values,
                   verdicts=verdicts)
-print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {results_path}")
+print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {relative_to_book(results_path)}")

@@ -50,7 +50,7 @@ include_query = None  # None: the book's reading (icl_lib.readings.INCLUDE_QUERY
 plateau_fraction = 0.9  # a run has left the initial plateau once its eval loss is below this fraction of log C
 device = "auto"  # cpu | cuda | auto
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt
@@ -61,7 +61,7 @@ from icl_lib.baselines import adaptive_grid, adaptive_kernel_gd_step, grid_searc
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment
 from icl_lib.plotting import plot_dynamics_by_lr
-from icl_lib.profiles import check_parameters, output_path
+from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
@@ -231,7 +231,7 @@ comparison_table(table)
 # %%
 verdict_table(verdicts)
 
-# %%
+# %% tags=["hide-input"]
 metrics = {"grid_c_eta": c_eta_star, "grid_c_sigma": c_sigma_star, "grid_loss": float(grid_losses.min()),
            "grid_near_optimal_c_eta_low": region["x_low"], "grid_near_optimal_c_eta_high": region["x_high"],
            "grid_near_optimal_c_sigma_low": region["y_low"], "grid_near_optimal_c_sigma_high": region["y_high"],
@@ -251,4 +251,4 @@ run_settings = {"d": d, "C": C, "n": n, "lrs": list(lrs), "seed": seed, "device"
                 "flat_threshold_per_step": threshold, "flat_window_snapshots": window, "train": config.to_dict()}
 _ = write_results(results_path, chapter="06_d10_dynamics", profile=profile, settings=run_settings, metrics=metrics,
                   paper={"grid_c_eta": paper.D10_GRID_C_ETA} if d == paper.D10 else None, verdicts=verdicts)
-print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {results_path}")
+print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {relative_to_book(results_path)}")

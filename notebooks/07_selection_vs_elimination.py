@@ -58,7 +58,7 @@ min_agreement = 0.8  # Eq. 1 at the extracted values must predict the model's cl
 max_loss_fraction = 0.5  # ... and reach at most this fraction of the chance loss log C
 device = "auto"  # cpu | cuda | auto
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt
@@ -68,7 +68,7 @@ import torch
 from icl_lib.algorithms import ALGORITHMS, BLOCKS, block_norms, classify_algorithm, settling_index, switched_algorithm
 from icl_lib.models import Weights
 from icl_lib.plotting import plot_algorithm_coefficients, plot_algorithm_counts, plot_attention_by_closeness
-from icl_lib.profiles import check_parameters, output_path
+from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
@@ -304,7 +304,7 @@ comparison_table(table)
 # %%
 verdict_table(verdicts)
 
-# %%
+# %% tags=["hide-input"]
 metrics = {}
 for s in settings:
     tag = f"d{s[0]}_C{s[1]}_n{s[2]}"
@@ -321,4 +321,4 @@ run_settings = {"n_seeds": n_seeds, "first_seed": first_seed, "base": list(base)
                 "train": cfg.to_dict() | {"d": "per setting", "C": "per setting", "n": "per setting", "seeds": list(seeds)}}
 _ = write_results(results_path, chapter="07_selection_vs_elimination", profile=profile, settings=run_settings, metrics=metrics,
                   verdicts=verdicts)
-print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {results_path}")
+print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {relative_to_book(results_path)}")

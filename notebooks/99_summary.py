@@ -33,7 +33,7 @@ results_dir = None  # folder holding the chapters' results files; None: results/
 chapters = ["01_task", "02_proofs", "03_linear_vs_gd", "04_softmax_vs_kernel_gd", "05_extraction",
             "06_d10_dynamics", "07_selection_vs_elimination"]  # chapters expected in this build
 
-# %%
+# %% tags=["hide-input"]
 from collections import Counter
 from pathlib import Path
 
