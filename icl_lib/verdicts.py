@@ -79,18 +79,19 @@ class _VerdictTable(Table):
         super().__init__(header, rows, classes="verdicts")
 
     def _repr_html_(self) -> str:
-        def cell(text: object, note: str = "", cls: str = "") -> str:
+        def cell(label: str, text: object, note: str = "", cls: str = "") -> str:
             note_html = f'<span class="note">{html.escape(note)}</span>' if note else ""
-            return f'<td class="{cls}">{html.escape(str(text))}{note_html}</td>'
+            return f'<td class="{cls}" data-label="{html.escape(label)}">{html.escape(str(text))}{note_html}</td>'
 
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
+        labels = self.header[1:] if self.chapter else self.header
         body = []
         for r in self.records:
             budget = "depends on the budget" if r["budget_dependent"] else ""
-            cells = ([cell(r["chapter"])] if self.chapter else []) + [
-                cell(r["verdict"], budget, "verdict " + str(r["verdict"]).replace(" ", "-")),
-                cell(f"“{r['words']}”", str(r["source"])), cell(r["ours"]),
-                cell(r["criterion"], f"setting: {r['setting']}")]
+            cells = ([cell("chapter", r["chapter"])] if self.chapter else []) + [
+                cell(labels[0], r["verdict"], budget, "verdict " + str(r["verdict"]).replace(" ", "-")),
+                cell(labels[1], f"“{r['words']}”", str(r["source"])), cell(labels[2], r["ours"]),
+                cell(labels[3], r["criterion"], f"setting: {r['setting']}")]
             body.append("<tr>" + "".join(cells) + "</tr>")
         return (f'<table class="table book-table verdicts"><thead><tr>{head}</tr></thead>'
                 f'<tbody>{"".join(body)}</tbody></table>')

@@ -128,7 +128,7 @@ def test_verdicts_round_trip_through_the_results_file_and_render_as_a_table(tmp_
     record = read_results(path)
     assert record["verdicts"] == [v.as_record()]
     html = verdict_table(record["verdicts"])._repr_html_()
-    assert html.startswith("<table") and '<td class="verdict reproduced">reproduced' in html
+    assert html.startswith("<table") and '<td class="verdict reproduced" data-label="verdict">reproduced' in html
     assert "&lt;b&gt;" in html and "<b>" not in html  # cells are escaped
     assert html.count("<tr>") == 2 and "Appendix J, Figure 11" in html
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
