@@ -36,7 +36,7 @@ from icl_lib.files import atomic_write
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
 from icl_lib.streams import contexts_for, stream_seed
-from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler
+from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler, sample_contexts
 from icl_lib.validation import check_bool, check_choice, check_fits_in_memory, check_positive_float, check_positive_int
 
 __all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "training_batch", "run_key",
@@ -187,9 +187,10 @@ def eval_contexts(config: TrainConfig) -> Contexts:
                         dtype=getattr(torch, config.dtype))
 
 
-def _stream_seed(config: TrainConfig, stream: int, step: int) -> int:
-    """The seed of step `step`'s batch of data stream `stream` (0: shared by all members; s + 1: member s's)."""
-    return stream_seed("train", config.data_seed, stream, step)
+def _batch_seed(config: TrainConfig, member: int, step: int) -> int:
+    """The seed of the batch member `member` trains on at step `step`: the data set ("train",
+    data_seed, stream, step) of `icl_lib.streams`, stream 0 shared by all members, s + 1 member s's own."""
+    return stream_seed("train", config.data_seed, 0 if config.shared_data else member + 1, step)
 
 
 def training_batch(config: TrainConfig, step: int, member: int = 0, *, dtype: torch.dtype | None = None) -> Contexts:
@@ -198,9 +199,8 @@ def training_batch(config: TrainConfig, step: int, member: int = 0, *, dtype: to
     check_positive_int("step", step, minimum=0)
     if not 0 <= member < config.ensemble:
         raise ValueError(f"member={member} must be in [0, {config.ensemble}) for a run of {config.ensemble} members")
-    stream = 0 if config.shared_data else member + 1
-    return contexts_for("train", config.batch_size, n=config.n, d=config.d, C=config.C, seed=config.data_seed,
-                        key=(stream, step), dtype=dtype or getattr(torch, config.dtype))
+    return sample_contexts(config.batch_size, n=config.n, d=config.d, C=config.C, seed=_batch_seed(config, member, step),
+                           dtype=dtype or getattr(torch, config.dtype))
 
 
 def _batch(config: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,8 +223,8 @@ class _Batches:
 
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.config.shared_data:
-            return self.samplers[0](_stream_seed(self.config, 0, step))
-        labels = [sampler(_stream_seed(self.config, s + 1, step))[1] for s, sampler in enumerate(self.samplers)]
+            return self.samplers[0](_batch_seed(self.config, 0, step))
+        labels = [sampler(_batch_seed(self.config, s, step))[1] for s, sampler in enumerate(self.samplers)]
         return self.tokens, torch.stack(labels)
 
 

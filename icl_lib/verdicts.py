@@ -208,10 +208,6 @@ def near_optimal_region(losses: np.ndarray, xs: np.ndarray, ys: np.ndarray, *, w
 
 # One function per claim the book checks: each turns the chapter's numbers into its Verdict.
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
-
-
 def task_verdict(checks: dict[int, dict[str, float]], uniformity_p: dict[int, Sequence[float]], *, points_per_class: int,
                  setting: str, alpha: float = 1e-3) -> Verdict:
     """Section 2.1 (chapter 1): at every d, n/C points per class, every point and query in its own
