@@ -5,4 +5,4 @@ Modules: `tasks` (Section 2.1), `models` (Section 2.2, Appendices B-D), `kernels
 `results`.
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -57,62 +57,18 @@ def _token_sum(xt, weights, n, out):
         out[j] = t
 
 
-# exp(x) for x <= 0 in a loop that vectorises (libm's exp is a call per element): x = k ln2 + r with
-# |r| <= ln2/2 (Cody-Waite: ln2 in a short and a long part, so k ln2 is exact enough), e^r by Cephes'
-# approximations (single precision: a degree-7 polynomial; double: a rational one, both accurate to
-# about an ulp), times 2^k assembled from its exponent bits. Below the
-# smallest normal (x < -87.3 in single, -708.3 in double) the value stays at about that (~1e-38,
-# 1e-308): weights of softmax beside a top weight of 1. Tests compare with numpy's exp and with autograd.
-_EXP_SINGLE = (-87.3, 1.4426950408889634, 0.693359375, -2.12194440e-4,
-               1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
-_EXP_DOUBLE = (-708.3, 1.4426950408889634, 6.93145751953125e-1, 1.42860682030941723212e-6,
-               1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1,
-               3.00198505138664455042e-6, 2.52448340349684104192e-3, 2.27265548208155028766e-1, 2.00000000000000000009e0)
-
-
-def exp_constants(dtype: np.dtype) -> tuple[np.ndarray, bool]:
-    """The coefficients of `_exp_shifted` in `dtype` and whether they are the single-precision ones."""
-    single = np.dtype(dtype) == np.float32
-    return np.array(_EXP_SINGLE if single else _EXP_DOUBLE, dtype=dtype), single
-
-
-@njit(inline="always", fastmath=False)
-def _exp_reduce(x, lo, log2e, half, c1, c2):
-    """x = k ln2 + r with |r| <= ln2/2, for x clamped at lo: (k, r), k as a float."""
-    x = lo if x < lo else x
-    k = np.floor(x * log2e + half)
-    return k, x - k * c1 - k * c2
-
-
 @njit(inline="never", nogil=True, cache=True, fastmath=False)
-def _exp_shifted(a, n, top, coef, single, kbits, kscale):
-    """a[i] = exp(a[i] - top) for i < n, all a[i] <= top (see the note above). Not fastmath, said
-    explicitly (numba's callees inherit the caller's fastmath unless set): the reduction's two-part
-    subtraction must not be reassociated (inherited, the error in double reached 107 ulp).
-    kbits (int32 or int64, as the dtype's width) and kscale, the same memory viewed as floats, hold 2^k."""
-    lo, log2e, c1, c2 = coef[0], coef[1], coef[2], coef[3]
-    half, one = log2e - log2e + 0.5, log2e - log2e + 1.0  # in the dtype (a literal would be float64)
-    if single:
-        p0, p1, p2, p3, p4, p5 = coef[4], coef[5], coef[6], coef[7], coef[8], coef[9]
-        for i in range(n):
-            k, r = _exp_reduce(a[i] - top, lo, log2e, half, c1, c2)
-            a[i] = (((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5) * (r * r) + r + one
-            kbits[i] = (np.int64(k) + 127) << 23
-    else:
-        p0, p1, p2, q0, q1, q2, q3 = coef[4], coef[5], coef[6], coef[7], coef[8], coef[9], coef[10]
-        two = one + one
-        for i in range(n):
-            k, r = _exp_reduce(a[i] - top, lo, log2e, half, c1, c2)
-            z = r * r
-            px = r * ((p0 * z + p1) * z + p2)
-            a[i] = one + two * (px / ((((q0 * z + q1) * z + q2) * z + q3) - px))
-            kbits[i] = (np.int64(k) + 1023) << 52
+def _exp_shifted(a, n, top):
+    """a[i] = exp(a[i] - top) for i < n, by libm (a hand-written vectorised exp saved at most 2.5%
+    of a step, `benchmarks/README.md`). Not fastmath, said explicitly (numba's callees inherit the
+    caller's fastmath unless set): inlined into the fast-math loop, a run resumed in a second
+    process on a fresh numba cache ended an ulp away from the uninterrupted run."""
     for i in range(n):
-        a[i] *= kscale[i]
+        a[i] = math.exp(a[i] - top)
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch, coef, single, kbits, kscale):
+def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch):
     """XT (SX, B, D, N): the tokens feature-major, SX in {1, S}, query token last; y (SX, B);
     QK (S, D, D); OVy (S, C, D); consts = [scale, 1] in the tokens' dtype, so that the loops stay in
     that dtype (a float64 literal would promote float32 arithmetic and stop the vectorisation).
@@ -120,8 +76,7 @@ def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch,
     The S*B contexts are split into P = loss.shape[0] fixed chunks (so sums do not depend on the
     number of threads); chunk p writes the sums over its contexts of the loss, loss (P, S), of
     e_b (x) du_b, dqk (P, S, D, D), and of dlogits_b (x) out_b, dov (P, S, C, D), with dlogits
-    already divided by B. scratch (P, 2N + 3D + C) is the chunk's working memory; coef, single,
-    kbits (P, N) and kscale (P, N) are `_exp_shifted`'s.
+    already divided by B. scratch (P, 2N + 3D + C) is the chunk's working memory.
     """
     S, B, D = QK.shape[0], XT.shape[1], QK.shape[1]
     C = OVy.shape[1]
@@ -156,7 +111,7 @@ def _fused_step(XT, y, QK, OVy, n_att, softmax, consts, loss, dqk, dov, scratch,
                 top = a[0]
                 for i in range(1, n_att):
                     top = max(top, a[i])
-                _exp_shifted(a, n_att, top, coef, single, kbits[p], kscale[p])
+                _exp_shifted(a, n_att, top)
                 total = a[0] - a[0]
                 for i in range(n_att):
                     total += a[i]
@@ -281,9 +236,6 @@ class CompiledStep:
         self.dov = np.empty((P, S, C, D), dtype=dt)
         self.scratch = np.empty((P, 2 * N + 3 * D + C), dtype=dt)
         self.consts = np.array([1.0 / math.sqrt(D) if softmax else 1.0, 1.0], dtype=dt)
-        self.coef, self.single = exp_constants(dt)
-        self.kbits = np.empty((P, N), dtype=np.int32 if self.single else np.int64)
-        self.kscale = self.kbits.view(dt)
         self.grad = torch.empty(S, 4, D, D, dtype=dtype)
         self.mean_loss = torch.empty(S, dtype=dtype)
 
@@ -297,7 +249,7 @@ class CompiledStep:
         W = np.ascontiguousarray(weights.detach().numpy())
         _products(W, self.d, self.QK, self.OVy)
         _fused_step(XT, y, self.QK, self.OVy, self.n_att, self.softmax, self.consts, self.loss, self.dqk, self.dov,
-                    self.scratch, self.coef, self.single, self.kbits, self.kscale)
+                    self.scratch)
         _weight_grads(W, self.dqk, self.dov, self.d, self.grad.numpy())
         np.divide(self.loss.sum(0), self.B, out=self.mean_loss.numpy())
         return self.mean_loss, self.grad
@@ -317,8 +269,9 @@ def clip_and_adam(grad, m, v, W, clip, step_size, beta1, beta2, eps, bias2):
     """In place, per member s of grad, m, v, W (S, ...): clip grad[s] to global norm `clip`
     (optax's clip_by_global_norm: no epsilon), then one Adam step of size step_size[s] (the
     learning rate over 1 - beta1^t) with v's bias correction `bias2` (1 - beta2^t). The same
-    arithmetic as the torch update in `icl_lib.training` (used on other devices; a test compares
-    them), in one loop because as a dozen small torch calls its cost is mostly dispatch."""
+    arithmetic as `icl_lib.training.clip_per_member` and torch.optim's Adam (used on other
+    devices; a test compares them), in one loop because as torch calls on (D, D) tensors its cost
+    is mostly dispatch, 5-35% of a step at the book's sizes (`benchmarks/numerics.py`)."""
     S = grad.shape[0]
     g, mm, vv, w = grad.reshape(S, -1), m.reshape(S, -1), v.reshape(S, -1), W.reshape(S, -1)
     for s in range(S):
