@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.adam import adam
 from tqdm import tqdm
 
 import icl_lib
@@ -42,6 +43,7 @@ from icl_lib.validation import check_bool, check_choice, check_fits_in_memory, c
 __all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "training_batch", "run_key",
            "config_from_profile", "resolve_device", "budget_text"]
 
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch's and optax's defaults; the paper changes neither
 SCHEDULES = ("constant", "warmup_cosine")
 _INT_FIELDS = ("d", "steps", "C", "n", "batch_size", "data_seed", "warmup_steps", "eval_every", "n_eval", "eval_seed",
                "checkpoint_every")
@@ -333,7 +335,6 @@ def train(
     on_device = torch.device(device).type != "cpu"
     loss_and_grad = _autograd_loss_and_grad if on_device else _compiled_step(config)
     clip_and_adam = _torch_clip_and_adam if on_device else _compiled_clip_and_adam
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
 
     def evaluate(step: int) -> None:
         model.load_weights(Weights(*weights.unbind(1)))
@@ -354,8 +355,7 @@ def train(
             tokens, y_query = tokens.to(device), y_query.to(device)
         grad = loss_and_grad(config, model, weights, tokens, y_query)  # (S, 4, D, D) of the mean query cross-entropy
         t = step + 1
-        step_size = lrs * (learning_rate(config, step) / (1 - beta1**t))  # (S,)
-        clip_and_adam(grad, adam_m, adam_v, weights, config.clip, step_size, beta1, beta2, eps, 1 - beta2**t)
+        clip_and_adam(grad, adam_m, adam_v, weights, config.clip, lrs * learning_rate(config, step), t)
         if t % config.eval_every == 0 or t == config.steps:
             evaluate(t)
             bar.set_postfix(loss=f"{min(history['eval_loss'][-1]):.4f}")
@@ -371,28 +371,35 @@ def train(
     return Run(config, final, history, path)
 
 
+def clip_per_member(grad: torch.Tensor, clip: float) -> None:
+    """Clip each member's gradient, grad (S, ...), in place to global norm `clip`, as the paper's
+    JAX stack does (optax.clip_by_global_norm: no epsilon, unlike torch's clip_grad_norm_)."""
+    norm = torch.linalg.vector_norm(grad.flatten(1), dim=1)  # (S,)
+    grad.mul_(torch.clamp(clip / norm, max=1.0).view(-1, *([1] * (grad.dim() - 1))))
+
+
 def _torch_clip_and_adam(grad: torch.Tensor, adam_m: torch.Tensor, adam_v: torch.Tensor, weights: torch.Tensor,
-                         clip: float, step_size: np.ndarray, beta1: float, beta2: float, eps: float, bias2: float) -> None:
-    """Any device, in place: clip each member's gradient (S, 4, D, D) to global norm `clip`
-    (optax.clip_by_global_norm, the paper's JAX stack: no epsilon in the ratio), then one Adam
-    step of size step_size[s] (lr / (1 - beta1^t)) with v's bias correction bias2 (1 - beta2^t)."""
-    S = grad.shape[0]
-    norm = grad.reshape(S, -1).square().sum(-1).sqrt()  # (S,) global norm per model
-    grad.mul_(torch.where(norm > clip, clip / norm, torch.ones_like(norm)).view(S, 1, 1, 1))
-    adam_m.mul_(beta1).add_(grad, alpha=1 - beta1)
-    adam_v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    denom = (adam_v / bias2).sqrt_().add_(eps)
-    step = torch.as_tensor(step_size, dtype=weights.dtype, device=weights.device).view(S, 1, 1, 1)
-    weights.sub_(step * adam_m / denom)
+                         clip: float, lrs: np.ndarray, t: int) -> None:
+    """Any device, in place: `clip_per_member`, then step t (1-based) of torch.optim's Adam
+    (functional form, default betas and eps) for each member s at its rate lrs[s], on the member's
+    views of weights, moments and gradient (S, 4, D, D): one call per distinct rate."""
+    clip_per_member(grad, clip)
+    for lr in np.unique(lrs):
+        members = np.flatnonzero(lrs == lr).tolist()
+        steps = [torch.tensor(float(t - 1)) for _ in members]  # Adam counts the step itself
+        adam([weights[s] for s in members], [grad[s] for s in members], [adam_m[s] for s in members],
+             [adam_v[s] for s in members], [], steps, foreach=True, amsgrad=False, beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1],
+             lr=float(lr), weight_decay=0.0, eps=ADAM_EPS, maximize=False)
 
 
 def _compiled_clip_and_adam(grad: torch.Tensor, adam_m: torch.Tensor, adam_v: torch.Tensor, weights: torch.Tensor,
-                            clip: float, step_size: np.ndarray, beta1: float, beta2: float, eps: float, bias2: float) -> None:
+                            clip: float, lrs: np.ndarray, t: int) -> None:
     """CPU: `_torch_clip_and_adam` as one compiled loop (`icl_lib._compiled_attention.clip_and_adam`)."""
     from icl_lib._compiled_attention import clip_and_adam  # numba on first use, on the CPU only
 
-    clip_and_adam(grad.numpy(), adam_m.numpy(), adam_v.numpy(), weights.numpy(), float(clip), step_size, beta1, beta2, eps,
-                  float(bias2))
+    beta1, beta2 = ADAM_BETAS
+    clip_and_adam(grad.numpy(), adam_m.numpy(), adam_v.numpy(), weights.numpy(), float(clip), lrs / (1 - beta1**t), beta1,
+                  beta2, ADAM_EPS, 1 - beta2**t)
 
 
 def _compiled_step(config: TrainConfig) -> Callable[..., torch.Tensor]:
