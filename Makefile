@@ -60,6 +60,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/numerics.py
 
 lint: setup
 	$(BIN)/ruff check icl_lib tests notebooks benchmarks
