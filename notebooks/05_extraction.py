@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # Two numbers describe a trained softmax self-attention: extracting $c_\eta$ and $c_\sigma$
+# # Two numbers describe a trained softmax self-attention: extracting cη and cσ
 #
 # If a trained softmax self-attention implements Eq. 1, its weights should look like the
 # construction of Appendix D, and two numbers, $c_\eta$ and $c_\sigma$, should describe it. Appendix H

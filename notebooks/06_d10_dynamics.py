@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # d = 10: $c_\eta$ keeps growing after the loss looks flat
+# # d = 10: cη keeps growing after the loss looks flat
 #
 # Appendix I (Figure 10) follows the two effective values of chapter 5 through training at
 # $d = 10$ ($C = 5$, $n = 100$), for four constant learning rates:

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / os.environ.get("BOOK_HTML", "_build/html")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-quic"]
 # page -> (least number of figures, least number of rendered formulas)
@@ -17,7 +17,8 @@ PAGES = {"executed/01_task.html": (2, 5), "executed/02_proofs.html": (1, 10), "e
          "executed/04_softmax_vs_kernel_gd.html": (5, 5), "executed/05_extraction.html": (3, 5),
          "executed/06_d10_dynamics.html": (1, 5), "executed/07_selection_vs_elimination.html": (2, 3),
          "executed/99_summary.html": (0, 0),
-         "book/intro.html": (0, 0), "book/rerun.html": (0, 0), "book/reproduction_notes.html": (0, 3)}
+         "book/intro.html": (0, 0), "book/rerun.html": (0, 0), "book/status.html": (0, 0),
+         "book/reproduction_notes.html": (0, 3)}
 
 pytestmark = pytest.mark.skipif("BOOK_HTML" not in os.environ and not HTML.exists(),
                                 reason="no built book: `make test` builds one and sets BOOK_HTML")
@@ -34,9 +35,13 @@ def browser(tmp_path_factory):
         browser.close()
 
 
-def _open(browser, page_path: str):
-    page = browser.new_page()
+def _open(browser, page_path: str, *, width: int = 1280, height: int = 800, errors: list[str] | None = None):
+    """The page, offline (a request leaving the book is aborted and listed in `outside`); uncaught
+    script errors are appended to `errors`."""
+    page = browser.new_page(viewport={"width": width, "height": height})
     outside: list[str] = []
+    if errors is not None:
+        page.on("pageerror", lambda error: errors.append(str(error)))
 
     def route(r):
         if r.request.url.startswith(("file://", "data:", "blob:")):
@@ -97,3 +102,71 @@ def test_verdicts_render_as_tables(browser, page_path):
 
 def test_mathjax_is_served_by_the_book():
     assert (HTML / "mathjax" / "tex-svg-full.js").stat().st_size > 1_000_000
+
+
+# What a reader sees where math cannot render: the browser tab's title, the sidebar, the search index.
+TEX_MARKS = ("\\(", "\\eta", "\\sigma", "$")
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_titles_and_navigation_are_plain_text_without_script_errors(browser, page_path):
+    errors: list[str] = []
+    page, _ = _open(browser, page_path, errors=errors)
+    page.wait_for_timeout(300)
+    for where, text in (("title", page.title()), ("sidebar", page.inner_text(".bd-sidebar-primary"))):
+        assert not any(mark in text for mark in TEX_MARKS), f"raw TeX in the {where}: {text[:200]!r}"
+    assert errors == [], f"script errors: {errors}"
+    page.close()
+
+
+def test_search_titles_are_plain_text():
+    index = (HTML / "searchindex.js").read_text()
+    titles = index[index.index('"titles":'):][:5000]
+    assert '"titles":' in index and not any(mark in titles for mark in TEX_MARKS)
+
+
+def _sidebar_links(page) -> dict[str, dict]:
+    """The sidebar's chapter links: file name -> bounding box (None where not rendered)."""
+    links = page.locator(".bd-sidebar-primary a.reference.internal")
+    return {links.nth(i).get_attribute("href").split("/")[-1].split("#")[0]: links.nth(i).bounding_box()
+            for i in range(links.count())}
+
+
+def _on_screen(box, width: int) -> bool:
+    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width and box["width"] > 0
+
+
+def test_the_menu_opens_on_a_phone_and_reaches_every_chapter(browser):
+    """At 390 px the chapter list is off screen until the menu button is pressed, then every
+    chapter's link is on screen and leads to the chapter."""
+    chapters = [Path(p).name for p in (*CHAPTERS, "executed/99_summary.html")]
+    page, _ = _open(browser, "book/intro.html", width=390, height=844)
+    page.wait_for_timeout(300)
+    assert not any(_on_screen(box, 390) for box in _sidebar_links(page).values()), "the menu is open before a click"
+    page.click("button.primary-toggle")
+    page.wait_for_timeout(600)
+    links = _sidebar_links(page)
+    assert all(_on_screen(links.get(name), 390) for name in chapters), f"chapters not reachable: {links}"
+    page.locator(".bd-sidebar-primary a.reference.internal", has_text="Selection or elimination").click()
+    page.wait_for_url("**/07_selection_vs_elimination.html", timeout=10_000)
+    page.close()
+
+
+def test_the_sidebar_toggle_hides_the_chapter_list_on_a_desktop(browser):
+    page, _ = _open(browser, "book/intro.html", width=1280)
+    page.wait_for_timeout(300)
+    assert all(_on_screen(box, 1280) for box in _sidebar_links(page).values())
+    page.click("button.primary-toggle")
+    page.wait_for_timeout(600)
+    assert not any(_on_screen(box, 1280) for box in _sidebar_links(page).values())
+    page.close()
+
+
+def test_the_status_page_lists_every_chapter_with_its_wall_time(browser):
+    page, _ = _open(browser, "book/status.html")
+    rows = page.eval_on_selector_all("main table tr", "els => els.map(e => e.innerText)")
+    chapters = [row for row in rows[1:] if "ran to the end" in row]
+    assert len(chapters) == len(CHAPTERS) + 1, rows  # the chapters and the summary, all run to the end
+    assert all(" s" in row for row in chapters)
+    assert "Machine:" in page.inner_text("main") and "sampler version" in page.inner_text("main")
+    page.close()
