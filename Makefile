@@ -47,6 +47,7 @@ execute: sync tree
 	  $(BIN)/papermill --no-progress-bar --cwd $(TREE)/executed $$nb $(TREE)/executed/$$(basename $$nb) -p profile $(PROFILE) || exit 1; \
 	done
 	echo $(PROFILE) > $(TREE)/executed/PROFILE
+	$(BIN)/python -m icl_lib.status $(TREE)/executed $(TREE)/results/status.md
 
 book: setup
 	$(MAKE) execute PROFILE=$(PROFILE)

@@ -1,0 +1,78 @@
+"""The book's status page: for every executed chapter, the profile, papermill's wall time, the
+library and sampler versions, the date and the machine (`make book` writes it after executing,
+`book/status.md` includes it), so that run times are read from the runs, never typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+import icl_lib
+from icl_lib.files import atomic_write
+from icl_lib.results import Table
+from icl_lib.tasks import SAMPLER_VERSION
+
+__all__ = ["chapter_status", "status_markdown", "write_status"]
+
+
+def chapter_status(notebook: str | Path) -> dict[str, object]:
+    """What papermill recorded about one executed notebook: its title, profile, start, wall time
+    in seconds and whether it raised."""
+    path = Path(notebook)
+    document = json.loads(path.read_text())
+    run = document.get("metadata", {}).get("papermill")
+    if not run or run.get("duration") is None:
+        raise ValueError(f"{path} was not executed by papermill to the end: run `make book` (or papermill) first")
+    title = next((line.lstrip("# ").strip() for cell in document["cells"] if cell["cell_type"] == "markdown"
+                  for line in "".join(cell["source"]).splitlines() if line.startswith("# ")), path.stem)
+    return {"file": path.name, "title": title, "profile": run["parameters"].get("profile", "(default)"),
+            "start": run["start_time"], "seconds": float(run["duration"]), "failed": run.get("exception") is not None}
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+def status_markdown(executed: str | Path) -> str:
+    """The status page's table (Markdown) for the executed notebooks in `executed`, and the
+    environment the page was written in."""
+    notebooks = sorted(Path(executed).glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise ValueError(f"no executed chapters in {executed}")
+    rows = [chapter_status(nb) for nb in notebooks]
+    table = Table(["Chapter", "Profile", "Executed (UTC)", "Wall time", "Outcome"],
+                  [[row["title"], str(row["profile"]), str(row["start"])[:16].replace("T", " "), _duration(row["seconds"]),
+                    "raised an error" if row["failed"] else "ran to the end"] for row in rows])
+    total = sum(row["seconds"] for row in rows)
+    machine = f"{platform.machine()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+    return "\n".join([
+        table.markdown(), "",
+        f"All chapters: {_duration(total)}.", "",
+        f"- Library: `icl_lib` {icl_lib.__version__}; sampler version {SAMPLER_VERSION.split(':')[0]}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+        f"- Machine: {machine}",
+        f"- Page written: {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}", ""])
+
+
+def write_status(executed: str | Path, out: str | Path) -> Path:
+    """Write `status_markdown(executed)` to `out` (atomically)."""
+    out = Path(out)
+    text = status_markdown(executed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda f: f.write(text.encode()))
+    return out
+
+
+if __name__ == "__main__":  # python -m icl_lib.status <executed dir> <out.md>
+    import sys
+
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python -m icl_lib.status <executed notebooks folder> <status.md to write>")
+    print(write_status(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,35 @@
+"""The status page is written from papermill's records of the executed notebooks."""
+
+import json
+
+import pytest
+
+from icl_lib.status import chapter_status, status_markdown, write_status
+
+
+def _notebook(path, title, seconds, *, profile="smoke", exception=None, papermill=True):
+    metadata = {"papermill": {"duration": seconds, "start_time": "2026-11-30T10:20:54.65+00:00", "exception": exception,
+                              "parameters": {"profile": profile}}} if papermill else {}
+    path.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": [f"# {title}\n", "text"]}],
+                                "metadata": metadata}))
+
+
+def test_status_lists_every_chapter_with_its_wall_time_and_profile(tmp_path):
+    _notebook(tmp_path / "01_task.ipynb", "The task", 65.4)
+    _notebook(tmp_path / "02_proofs.ipynb", "The proofs", 7.2, profile="book", exception=True)
+    (tmp_path / "README.ipynb").write_text("{}")  # not a chapter: ignored
+    text = status_markdown(tmp_path)
+    lines = text.splitlines()
+    assert lines[2] == "| The task | smoke | 2026-11-30 10:20 | 1 min 05 s | ran to the end |"
+    assert lines[3] == "| The proofs | book | 2026-11-30 10:20 | 7 s | raised an error |"
+    assert "All chapters: 1 min 13 s." in text
+    out = write_status(tmp_path, tmp_path / "results" / "status.md")
+    assert out.read_text() == text or out.read_text().splitlines()[:4] == lines[:4]
+
+
+def test_a_notebook_not_run_by_papermill_is_named(tmp_path):
+    _notebook(tmp_path / "03_linear.ipynb", "Linear", 1.0, papermill=False)
+    with pytest.raises(ValueError, match="03_linear.ipynb was not executed by papermill"):
+        chapter_status(tmp_path / "03_linear.ipynb")
+    with pytest.raises(ValueError, match="no executed chapters"):
+        status_markdown(tmp_path / "empty")
