@@ -26,9 +26,9 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from numba import njit, uint64
+from numba import njit
 
-from icl_lib._compiled_sampler import _normal, _splitmix64
+from icl_lib._compiled_sampler import _normal, _seeded_state
 from icl_lib.tasks import candidate_counts
 from icl_lib.training import (
     TrainConfig,
@@ -80,10 +80,7 @@ def step_parts_ms(config: TrainConfig, repeats: int) -> dict[str, float]:
 
 @njit
 def _candidates_xoshiro(seed, protos, count, counts):
-    x, s0 = _splitmix64(uint64(seed))
-    x, s1 = _splitmix64(x)
-    x, s2 = _splitmix64(x)
-    x, s3 = _splitmix64(x)
+    s0, s1, s2, s3 = _seeded_state(seed, 0)
     C, d = protos.shape
     v = np.empty(d)
     for _ in range(count):

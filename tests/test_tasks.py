@@ -395,16 +395,13 @@ def test_prototypes_of_the_wrong_shape_are_refused(d):
 
 def _ziggurat_normals(count: int, seed: int) -> np.ndarray:
     """`count` draws of the compiled sampler's normal generator (xoshiro256** + ziggurat)."""
-    from numba import njit, uint64
+    from numba import njit
 
-    from icl_lib._compiled_sampler import _normal, _splitmix64
+    from icl_lib._compiled_sampler import _normal, _seeded_state
 
     @njit
     def draw(count, seed):
-        x, s0 = _splitmix64(uint64(seed))
-        x, s1 = _splitmix64(x)
-        x, s2 = _splitmix64(x)
-        x, s3 = _splitmix64(x)
+        s0, s1, s2, s3 = _seeded_state(seed, 0)  # context 0's stream
         out = np.empty(count)
         for i in range(count):
             out[i], s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
