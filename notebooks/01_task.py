@@ -30,8 +30,8 @@
 
 # %% tags=["parameters"]
 profile = "book"  # smoke (tests, seconds) | book (the published book) | paper
-results_path = None  # where this chapter's key numbers go; None: results/01_task.json in the book's tree
-seed = 0  # the user's seed of every data set (icl_lib.streams names each set's purpose)
+results_path = None  # key numbers; None: results/01_task.json in the book's tree
+seed = 0  # seed of every data set (icl_lib.streams names each set's purpose)
 C = 5  # number of classes
 n = 100  # context points per context (n/C per class)
 dims = [2, 3, 5, 10]  # dimensions d whose task is checked
@@ -41,15 +41,20 @@ import matplotlib.pyplot as plt
 
 from icl_lib.plotting import plot_region_uniformity, plot_task_figure
 from icl_lib.profiles import check_parameters, output_path, relative_to_book
-from icl_lib.results import comparison_table, write_results
+from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for, stream_seed
 from icl_lib.task_checks import region_uniformity, task_checks
 from icl_lib.tasks import candidate_counts
 from icl_lib.verdicts import task_verdict, verdict_table
 
 results_path = output_path(results_path, "results/01_task.json")
-prof = check_parameters(profile=profile, results_path=results_path, seed=seed, C=C, n=n, dims=dims)
-print(f"profile={prof.name}: {prof.n_task_checks} contexts per d, {prof.n_uniformity} points per uniformity test")
+prof = check_parameters(
+    profile=profile, results_path=results_path, seed=seed, C=C, n=n, dims=dims
+)
+print(
+    f"profile={prof.name}: {prof.n_task_checks} contexts per d, "
+    f"{prof.n_uniformity} points per uniformity test"
+)
 
 # %% [markdown]
 # ## The setting
@@ -74,16 +79,20 @@ print(f"profile={prof.name}: {prof.n_task_checks} contexts per d, {prof.n_unifor
 # %%
 ctx2 = contexts_for("figure", 4, n=n, d=2, C=C, seed=seed)
 ctx3 = contexts_for("figure", 4, n=n, d=3, C=C, seed=seed)
+examples = contexts_for(
+    "figure", 2, n=6, d=2, C=3, seed=seed, key=(1,)
+)  # Figure 1 a): two small contexts
 tokens = ctx3.tokens()
-print("tokens X:", tuple(tokens.shape), "= (B, n+1, d+C); query row:", tokens[0, -1].numpy().round(3))
+print(f"tokens X: {tuple(tokens.shape)} = (B, n+1, d+C)")
+print("query row [x_query, 0]:", tokens[0, -1].numpy().round(3))
 
-# %% mystnb={"figure": {"caption": "Figure 1 b), c) of the paper, regenerated: one context with C = 5, n = 100 for d = 2 (left) and d = 3 (right). Arrows are the prototypes $\\mathbf{z}_c$, dots the context points coloured by class, the star is the query, coloured by its true class.", "name": "fig-task-contexts"}}
-fig = plot_task_figure(ctx2, ctx3, index=0)
+# %% mystnb={"figure": {"caption": "Paper Figure 1, regenerated. a) Two small contexts (d = 2, C = 3, n = 6) as the model meets them: each point carries its class, the query's class (?) is to be predicted; the arcs show the class regions and the dashed arrows the prototypes, both hidden from the model. The query lies at almost the same place in both contexts but belongs to another class in each. b), c) One full context with C = 5, n = 100 for d = 2 and d = 3: arrows are the prototypes $\\mathbf{z}_c$, dots the context points coloured by class, the star is the query, coloured by its true class.", "name": "fig-task-contexts"}, "image": {"alt": "Four panels. Top: two small contexts on the unit circle, coloured arcs for the class regions, points labelled with their class and a query star marked with a question mark. Bottom: a full context with 100 points for d = 2 on the circle and for d = 3 on the sphere, prototypes drawn as arrows."}}
+fig = plot_task_figure(ctx2, ctx3, index=0, examples=examples)
 plt.show()
 
 # %% [markdown]
-# Each colour fills the region of the arrow of the same colour; the regions, and so the classes,
-# differ from context to context, which is what forces the model to learn *in context*.
+# In {numref}`fig-task-contexts` b) and c), each colour fills the region of the arrow of the same
+# colour; the regions, and so the classes, differ from context to context (panel a), which is what forces the model to learn *in context*.
 #
 # ## Checks on many contexts
 #
@@ -94,15 +103,40 @@ plt.show()
 # a region's edge can round across it, which matters to an exactness check, not to learning.
 
 # %%
-checks = {d: task_checks(contexts_for("checks", prof.n_task_checks, n=n, d=d, C=C, seed=seed)) for d in dims}
-for d, c in checks.items():
-    print(f"d={d:>2}: per class {c['min_per_class']}..{c['max_per_class']}, in region {c['frac_in_region']:.4f}, "
-          f"query in region {c['frac_query_in_region']:.4f}, query-class chi2 p {c['query_class_chi2_p']:.2f}")
+checks = {
+    d: task_checks(
+        contexts_for("checks", prof.n_task_checks, n=n, d=d, C=C, seed=seed)
+    )
+    for d in dims
+}
+Table(
+    (
+        "d",
+        "points per class",
+        "in region",
+        "query in region",
+        "query classes: χ² p",
+    ),
+    [
+        (
+            str(d),
+            f"{c['min_per_class']}..{c['max_per_class']}",
+            f"{c['frac_in_region']:.4f}",
+            f"{c['frac_query_in_region']:.4f}",
+            f"{c['query_class_chi2_p']:.2f}",
+        )
+        for d, c in checks.items()
+    ],
+)
 
 # %%
 for d, c in checks.items():
-    assert c["min_per_class"] == c["max_per_class"] == n // C, f"d={d}: classes are not balanced"
-    assert c["frac_in_region"] == 1.0 and c["frac_query_in_region"] == 1.0, f"d={d}: a point lies outside its region"
+    assert c["min_per_class"] == c["max_per_class"] == n // C, (
+        f"d={d}: classes are not balanced"
+    )
+    assert c["frac_in_region"] == 1.0 and c["frac_query_in_region"] == 1.0, (
+        f"d={d}: a point lies outside its region"
+    )
     assert c["query_class_chi2_p"] > 1e-3, f"d={d}: query classes are not uniform"
 
 # %% [markdown]
@@ -115,20 +149,46 @@ for d, c in checks.items():
 # class), by a two-sample Kolmogorov–Smirnov test, for the context points and for the queries.
 
 # %%
-uniformity = {d: region_uniformity(d, C=C, n=n, n_points=prof.n_uniformity, seed=stream_seed("uniformity", seed, d, 0)) for d in dims}
-query_uniformity = {d: region_uniformity(d, C=C, n=n, n_points=prof.n_uniformity // 4, seed=stream_seed("uniformity", seed, d, 1),
-                                         query=True) for d in dims}
+uniformity = {
+    d: region_uniformity(
+        d,
+        C=C,
+        n=n,
+        n_points=prof.n_uniformity,
+        seed=stream_seed("uniformity", seed, d, 0),
+    )
+    for d in dims
+}
+query_uniformity = {
+    d: region_uniformity(
+        d,
+        C=C,
+        n=n,
+        n_points=prof.n_uniformity // 4,
+        seed=stream_seed("uniformity", seed, d, 1),
+        query=True,
+    )
+    for d in dims
+}
 for d in dims:
-    print(f"d={d:>2}: KS p-value, context points {uniformity[d][2]:.2f}, queries {query_uniformity[d][2]:.2f}")
+    print(
+        f"d={d:>2}: KS p-value, context points {uniformity[d][2]:.2f}, "
+        f"queries {query_uniformity[d][2]:.2f}"
+    )
 
-# %% mystnb={"figure": {"caption": "Empirical CDFs of $\\langle \\mathbf{x}, \\mathbf{z}_c \\rangle$ for the points of one class region (fixed prototypes): this book's sampler (solid) and plain rejection sampling (dashed). The curves coincide; the KS p-values are in the titles.", "name": "fig-task-uniformity"}}
-fig = plot_region_uniformity({d: u[0] for d, u in uniformity.items()}, {d: u[1] for d, u in uniformity.items()},
-                             {d: u[2] for d, u in uniformity.items()})
+# %% mystnb={"figure": {"caption": "Empirical CDFs of $\\langle \\mathbf{x}, \\mathbf{z}_c \\rangle$ for the points of one class region (fixed prototypes): this book's sampler (solid) and plain rejection sampling (dashed). The curves coincide; the KS p-values are in the titles.", "name": "fig-task-uniformity"}, "image": {"alt": "Four panels, one per dimension, each with the empirical distribution functions of this sampler (solid) and of plain rejection sampling (dashed)."}}
+fig = plot_region_uniformity(
+    {d: u[0] for d, u in uniformity.items()},
+    {d: u[1] for d, u in uniformity.items()},
+    {d: u[2] for d, u in uniformity.items()},
+)
 plt.show()
 
 # %%
 for d in dims:
-    assert uniformity[d][2] > 1e-3 and query_uniformity[d][2] > 1e-3, f"d={d}: points are not uniform in their region"
+    assert uniformity[d][2] > 1e-3 and query_uniformity[d][2] > 1e-3, (
+        f"d={d}: points are not uniform in their region"
+    )
 
 # %% [markdown]
 # ## The smallest region, where the sampler mirrors candidates
@@ -146,19 +206,50 @@ for d in dims:
 # candidates per context with and without the mirrors (same prototypes and query classes).
 
 # %%
-smallest = {d: region_uniformity(d, C=C, n=n, n_points=prof.n_uniformity // 4, seed=stream_seed("uniformity", seed, d, 2),
-                                 region="smallest") for d in dims}
-candidates = {d: (candidate_counts(prof.n_task_checks, n=n, d=d, C=C, seed=stream_seed("checks", seed), mirror=False).mean(),
-                  candidate_counts(prof.n_task_checks, n=n, d=d, C=C, seed=stream_seed("checks", seed)).mean())
-              for d in dims if d >= 3}
+smallest = {
+    d: region_uniformity(
+        d,
+        C=C,
+        n=n,
+        n_points=prof.n_uniformity // 4,
+        seed=stream_seed("uniformity", seed, d, 2),
+        region="smallest",
+    )
+    for d in dims
+}
+candidates = {
+    d: (
+        candidate_counts(
+            prof.n_task_checks,
+            n=n,
+            d=d,
+            C=C,
+            seed=stream_seed("checks", seed),
+            mirror=False,
+        ).mean(),
+        candidate_counts(
+            prof.n_task_checks, n=n, d=d, C=C, seed=stream_seed("checks", seed)
+        ).mean(),
+    )
+    for d in dims
+    if d >= 3
+}
 for d in dims:
-    print(f"d={d:>2}: KS p-value in the smallest region {smallest[d][2]:.2f}; "
-          + (f"candidates per context {candidates[d][0]:.1f} -> {candidates[d][1]:.1f} with mirrors" if d in candidates
-             else "arcs, no candidates"))
+    print(
+        f"d={d:>2}: smallest region KS p {smallest[d][2]:.2f}; "
+        + (
+            f"candidates/context {candidates[d][0]:.1f} -> "
+            f"{candidates[d][1]:.1f} (mirrors)"
+            if d in candidates
+            else "arcs, no candidates"
+        )
+    )
 
 # %%
 for d in dims:
-    assert smallest[d][2] > 1e-3, f"d={d}: points are not uniform in the smallest region"
+    assert smallest[d][2] > 1e-3, (
+        f"d={d}: points are not uniform in the smallest region"
+    )
 for d, (plain, mirrored) in candidates.items():
     assert mirrored < plain, f"d={d}: mirroring did not save candidates"
 
@@ -169,14 +260,42 @@ for d, (plain, mirrored) in candidates.items():
 # beside what we measured, with the number of contexts behind each of ours.
 
 # %%
-rows = [(f"d={d}: points per class", f"n/C = {n // C}", f"{c['min_per_class']}–{c['max_per_class']}",
-         f"{prof.n_task_checks} contexts") for d, c in checks.items()]
-rows += [(f"d={d}: share in own region", "1 (by definition)", f"{c['frac_in_region']:.4f}", f"{prof.n_task_checks * n} points")
-         for d, c in checks.items()]
-rows += [(f"d={d}: uniform within region (KS p)", "uniform", f"{uniformity[d][2]:.2f}", f"{prof.n_uniformity} points")
-         for d in dims]
-rows += [(f"d={d}: uniform within the smallest region (KS p)", "uniform", f"{smallest[d][2]:.2f}",
-          f"{prof.n_uniformity // 4} points") for d in dims]
+rows = [
+    (
+        f"d={d}: points per class",
+        f"n/C = {n // C}",
+        f"{c['min_per_class']}–{c['max_per_class']}",
+        f"{prof.n_task_checks} contexts",
+    )
+    for d, c in checks.items()
+]
+rows += [
+    (
+        f"d={d}: share in own region",
+        "1 (by definition)",
+        f"{c['frac_in_region']:.4f}",
+        f"{prof.n_task_checks * n} points",
+    )
+    for d, c in checks.items()
+]
+rows += [
+    (
+        f"d={d}: uniform within region (KS p)",
+        "uniform",
+        f"{uniformity[d][2]:.2f}",
+        f"{prof.n_uniformity} points",
+    )
+    for d in dims
+]
+rows += [
+    (
+        f"d={d}: uniform within the smallest region (KS p)",
+        "uniform",
+        f"{smallest[d][2]:.2f}",
+        f"{prof.n_uniformity // 4} points",
+    )
+    for d in dims
+]
 comparison_table(rows)
 
 # %% [markdown]
@@ -187,20 +306,50 @@ comparison_table(rows)
 # non-uniform samples, which it must reject).
 
 # %%
-verdicts = [task_verdict(checks, {d: (uniformity[d][2], query_uniformity[d][2], smallest[d][2]) for d in dims},
-                         points_per_class=n // C, setting=f"{prof.n_task_checks} contexts and {prof.n_uniformity} points per d, float64")]
+verdicts = [
+    task_verdict(
+        checks,
+        {
+            d: (uniformity[d][2], query_uniformity[d][2], smallest[d][2])
+            for d in dims
+        },
+        points_per_class=n // C,
+        setting=f"{prof.n_task_checks} contexts and {prof.n_uniformity} points "
+        "per d, float64",
+    )
+]
 verdict_table(verdicts)
 
 # %% tags=["hide-input"]
 metrics = {}
 for d, c in checks.items():
-    metrics |= {f"d{d}.points_per_class": c["min_per_class"], f"d{d}.frac_in_region": c["frac_in_region"],
-                f"d{d}.query_class_chi2_p": c["query_class_chi2_p"], f"d{d}.uniformity_ks_p": uniformity[d][2],
-                f"d{d}.query_uniformity_ks_p": query_uniformity[d][2], f"d{d}.smallest_region_uniformity_ks_p": smallest[d][2]}
+    metrics |= {
+        f"d{d}.points_per_class": c["min_per_class"],
+        f"d{d}.frac_in_region": c["frac_in_region"],
+        f"d{d}.query_class_chi2_p": c["query_class_chi2_p"],
+        f"d{d}.uniformity_ks_p": uniformity[d][2],
+        f"d{d}.query_uniformity_ks_p": query_uniformity[d][2],
+        f"d{d}.smallest_region_uniformity_ks_p": smallest[d][2],
+    }
 for d, (plain, mirrored) in candidates.items():
-    metrics |= {f"d{d}.candidates_per_context_unmirrored": float(plain), f"d{d}.candidates_per_context": float(mirrored)}
-paper_values = {f"d{d}.points_per_class": n // C for d in dims} | {f"d{d}.frac_in_region": 1.0 for d in dims}
+    metrics |= {
+        f"d{d}.candidates_per_context_unmirrored": float(plain),
+        f"d{d}.candidates_per_context": float(mirrored),
+    }
+paper_values = {f"d{d}.points_per_class": n // C for d in dims} | {
+    f"d{d}.frac_in_region": 1.0 for d in dims
+}
 settings = {"seed": seed, "C": C, "n": n, "dims": dims, **prof.as_dict()}
-_ = write_results(results_path, chapter="01_task", profile=profile, settings=settings, metrics=metrics, paper=paper_values,
-                  verdicts=verdicts)
-print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdict to {relative_to_book(results_path)}")
+_ = write_results(
+    results_path,
+    chapter="01_task",
+    profile=profile,
+    settings=settings,
+    metrics=metrics,
+    paper=paper_values,
+    verdicts=verdicts,
+)
+print(
+    f"wrote {len(metrics)} metrics and {len(verdicts)} verdict to "
+    f"{relative_to_book(results_path)}"
+)

@@ -32,8 +32,8 @@
 
 # %% tags=["parameters"]
 profile = "book"  # smoke (tests, seconds) | book (the published book) | paper
-results_path = None  # where this chapter's key numbers go; None: results/02_proofs.json in the book's tree
-seed = 0  # the user's seed of the contexts ("proofs" data set) and the random coefficients
+results_path = None  # key numbers; None: results/02_proofs.json in the book's tree
+seed = 0  # seed of the contexts ("proofs" data set) and the random coefficients
 d = 5  # input dimension
 C = 5  # number of classes
 n = 100  # context points per context
@@ -46,7 +46,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from icl_lib.baselines import adaptive_kernel_gd_step, gd_step, kernel_gd_step
-from icl_lib.explicit import adaptive_learning_rate, explicit_functional_gd_step, explicit_gd_step
+from icl_lib.explicit import (
+    adaptive_learning_rate,
+    explicit_functional_gd_step,
+    explicit_gd_step,
+)
 from icl_lib.kernels import LinearKernel, PolynomialKernel, RBFKernel
 from icl_lib.metrics import max_prob_deviation
 from icl_lib.models import SelfAttention
@@ -58,14 +62,29 @@ from icl_lib.validation import check_positive_float
 from icl_lib.verdicts import construction_verdict, verdict_table
 
 results_path = output_path(results_path, "results/02_proofs.json")
-prof = check_parameters(profile=profile, results_path=results_path, seed=seed, d=d, C=C, n=n)
+prof = check_parameters(
+    profile=profile, results_path=results_path, seed=seed, d=d, C=C, n=n
+)
 if check_positive_float("tolerance", tolerance) >= 1e-6:
-    raise ValueError(f"tolerance={tolerance} must be in (0, 1e-6): this chapter checks float64 agreement")
-ctx = contexts_for("proofs", prof.n_proof_contexts, n=n, d=d, C=C, seed=seed)  # float64
+    raise ValueError(
+        f"tolerance={tolerance} must be in (0, 1e-6): "
+        "this chapter checks float64 agreement"
+    )
+ctx = contexts_for(
+    "proofs", prof.n_proof_contexts, n=n, d=d, C=C, seed=seed
+)  # float64
 tokens = ctx.tokens()  # (B, n+1, d+C)
-coef = torch.Generator().manual_seed(stream_seed("proofs", seed, 1))  # the coefficients: a stream of their own
-eta, c_eta, c_sigma = (float(torch.empty(1).uniform_(lo, hi, generator=coef)) for lo, hi in ((1, 50), (1, 10), (1, 30)))
-print(f"{ctx.batch_size} contexts, d={d}, C={C}, n={n}; eta={eta:.3f}, c_eta={c_eta:.3f}, c_sigma={c_sigma:.3f}")
+coef = torch.Generator().manual_seed(
+    stream_seed("proofs", seed, 1)
+)  # the coefficients: a stream of their own
+eta, c_eta, c_sigma = (
+    float(torch.empty(1).uniform_(lo, hi, generator=coef))
+    for lo, hi in ((1, 50), (1, 10), (1, 30))
+)
+print(
+    f"{ctx.batch_size} contexts, d={d}, C={C}, n={n}; "
+    f"eta={eta:.3f}, c_eta={c_eta:.3f}, c_sigma={c_sigma:.3f}"
+)
 
 # %% [markdown]
 # Each row of the final table is one equivalence; `deviations` collects, for each, the three
@@ -76,10 +95,17 @@ print(f"{ctx.batch_size} contexts, d={d}, C={C}, n={n}; eta={eta:.3f}, c_eta={c_
 deviations: dict[str, dict[str, float]] = {}
 
 
-def record(name: str, transformer: torch.Tensor, explicit: torch.Tensor, closed: torch.Tensor) -> None:
-    deviations[name] = {"SA vs explicit": max_prob_deviation(transformer, explicit),
-                        "explicit vs closed form": max_prob_deviation(explicit, closed),
-                        "SA vs closed form": max_prob_deviation(transformer, closed)}
+def record(
+    name: str,
+    transformer: torch.Tensor,
+    explicit: torch.Tensor,
+    closed: torch.Tensor,
+) -> None:
+    deviations[name] = {
+        "SA vs explicit": max_prob_deviation(transformer, explicit),
+        "explicit vs closed form": max_prob_deviation(explicit, closed),
+        "SA vs closed form": max_prob_deviation(transformer, closed),
+    }
     print(f"{name}: largest deviation {max(deviations[name].values()):.1e}")
 
 
@@ -98,7 +124,12 @@ def record(name: str, transformer: torch.Tensor, explicit: torch.Tensor, closed:
 
 # %%
 linear_sa = SelfAttention.constructed("linear", d, C, eta=eta, n=n)
-record("Prop. 3.1 (linear SA, Eq. 2)", linear_sa(tokens), explicit_gd_step(ctx, eta), gd_step(ctx, eta))
+record(
+    "Prop. 3.1 (linear SA, Eq. 2)",
+    linear_sa(tokens),
+    explicit_gd_step(ctx, eta),
+    gd_step(ctx, eta),
+)
 
 # %% [markdown]
 # ## Proposition 3.2: kernel self-attention implements one GD step in feature space (Appendix C)
@@ -115,10 +146,20 @@ record("Prop. 3.1 (linear SA, Eq. 2)", linear_sa(tokens), explicit_gd_step(ctx, 
 # whose feature map is the $p$-fold tensor power of $[\mathbf{x}, \sqrt{c}]$ ($(d+1)^p$ features).
 
 # %%
-for kernel in (LinearKernel(), PolynomialKernel(degree=2, c=1.0), PolynomialKernel(degree=3, c=0.5)):
-    kernel_sa = SelfAttention.constructed("kernel", d, C, kernel=kernel, eta=eta, n=n)
-    record(f"Prop. 3.2 ({kernel}, Eq. 3)", kernel_sa(tokens), explicit_gd_step(ctx, eta, kernel.feature_map),
-           kernel_gd_step(ctx, eta, kernel))
+for kernel in (
+    LinearKernel(),
+    PolynomialKernel(degree=2, c=1.0),
+    PolynomialKernel(degree=3, c=0.5),
+):
+    kernel_sa = SelfAttention.constructed(
+        "kernel", d, C, kernel=kernel, eta=eta, n=n
+    )
+    record(
+        f"Prop. 3.2 ({kernel}, Eq. 3)",
+        kernel_sa(tokens),
+        explicit_gd_step(ctx, eta, kernel.feature_map),
+        kernel_gd_step(ctx, eta, kernel),
+    )
 
 # %% [markdown]
 # ## Appendix C.1: functional gradient descent in an infinite-dimensional RKHS
@@ -136,8 +177,12 @@ for kernel in (LinearKernel(), PolynomialKernel(degree=2, c=1.0), PolynomialKern
 for sigma2 in (0.5, 2.0):
     rbf = RBFKernel(sigma2=sigma2)
     kernel_sa = SelfAttention.constructed("kernel", d, C, kernel=rbf, eta=eta, n=n)
-    record(f"App. C.1 (RBF, sigma^2={sigma2}, Eq. 3)", kernel_sa(tokens), explicit_functional_gd_step(ctx, eta, rbf),
-           kernel_gd_step(ctx, eta, rbf))
+    record(
+        f"App. C.1 (RBF, sigma^2={sigma2}, Eq. 3)",
+        kernel_sa(tokens),
+        explicit_functional_gd_step(ctx, eta, rbf),
+        kernel_gd_step(ctx, eta, rbf),
+    )
 
 # %% [markdown]
 # ## Equation 1: softmax self-attention implements a context-adaptive RBF-kernel GD step (Appendix D)
@@ -159,21 +204,38 @@ for sigma2 in (0.5, 2.0):
 # %%
 sigma2 = math.sqrt(d + C) / c_sigma
 for include_query in (True, False):
-    softmax_sa = SelfAttention.constructed("softmax", d, C, c_eta=c_eta, c_sigma=c_sigma, include_query=include_query)
-    eta_x = adaptive_learning_rate(ctx, c_eta, sigma2, include_query=include_query)  # (B,) one learning rate per context
-    record(f"Eq. 1 (softmax SA, include_query={include_query})", softmax_sa(tokens),
-           explicit_functional_gd_step(ctx, eta_x, RBFKernel(sigma2)),
-           adaptive_kernel_gd_step(ctx, c_eta, c_sigma, include_query=include_query))
+    softmax_sa = SelfAttention.constructed(
+        "softmax", d, C, c_eta=c_eta, c_sigma=c_sigma, include_query=include_query
+    )
+    eta_x = adaptive_learning_rate(
+        ctx, c_eta, sigma2, include_query=include_query
+    )  # (B,) one learning rate per context
+    record(
+        f"Eq. 1 (softmax SA, include_query={include_query})",
+        softmax_sa(tokens),
+        explicit_functional_gd_step(ctx, eta_x, RBFKernel(sigma2)),
+        adaptive_kernel_gd_step(ctx, c_eta, c_sigma, include_query=include_query),
+    )
 
 # %% [markdown]
 # These checks can fail: the two query variants are different functions, and comparing the
 # transformer of one with the closed form of the other gives a visible difference.
 
 # %%
-mismatch = max_prob_deviation(SelfAttention.constructed("softmax", d, C, c_eta=c_eta, c_sigma=c_sigma)(tokens),
-                              adaptive_kernel_gd_step(ctx, c_eta, c_sigma, include_query=False))
-print(f"softmax SA with the query attending vs Eq. 1 without it: max deviation {mismatch:.2e}")
-assert mismatch > 1e3 * tolerance, "the query variants should differ: the check would not detect a wrong construction"
+mismatch = max_prob_deviation(
+    SelfAttention.constructed("softmax", d, C, c_eta=c_eta, c_sigma=c_sigma)(
+        tokens
+    ),
+    adaptive_kernel_gd_step(ctx, c_eta, c_sigma, include_query=False),
+)
+print(
+    f"softmax SA with the query attending vs Eq. 1 without it: "
+    f"max deviation {mismatch:.2e}"
+)
+assert mismatch > 1e3 * tolerance, (
+    "the query variants should differ: "
+    "the check would not detect a wrong construction"
+)
 
 # %% [markdown]
 # ## All deviations
@@ -185,15 +247,20 @@ assert mismatch > 1e3 * tolerance, "the query variants should differ: the check 
 names = list(deviations)
 worst = [max(v.values()) for v in deviations.values()]
 pairs = ("SA vs explicit", "explicit vs closed form", "SA vs closed form")
-rows = [(name, "exact (=)", *(f"{deviations[name][pair]:.1e}" for pair in pairs)) for name in names]
+rows = [
+    (name, "exact (=)", *(f"{deviations[name][pair]:.1e}" for pair in pairs))
+    for name in names
+]
 comparison_table(rows, header=("equivalence", "paper", *pairs))
 
-# %% mystnb={"figure": {"caption": "Largest difference of the predicted probabilities between the transformer with constructed weights, the explicit autograd gradient step and the closed form, for each equivalence of Section 3 (worst of the three pairs), on a log scale; the dashed line is float64 machine epsilon.", "name": "fig-proofs-deviations"}}
-fig = plot_deviations(names, worst)
+# %% mystnb={"figure": {"caption": "Largest difference of the predicted probabilities between the transformer with constructed weights, the explicit autograd gradient step and the closed form, for each equivalence of Section 3 (worst of the three pairs), on a log scale; the dashed line is float64 machine epsilon, the dotted line the tolerance of the check.", "name": "fig-proofs-deviations"}, "image": {"alt": "Horizontal bar chart on a logarithmic axis of the largest deviation of each equivalence, with float64 machine epsilon and the tolerance of the check marked by vertical lines."}}
+fig = plot_deviations(names, worst, tolerance=tolerance)
 plt.show()
 
 # %%
-assert max(worst) < tolerance, f"an equivalence deviates by {max(worst):.2e} > {tolerance:.0e}"
+assert max(worst) < tolerance, (
+    f"an equivalence deviates by {max(worst):.2e} > {tolerance:.0e}"
+)
 print(f"all {len(names)} equivalences hold to < {tolerance:.0e}")
 
 # %% [markdown]
@@ -210,7 +277,10 @@ from scipy.stats import spearmanr
 near = (ctx.query_similarity() > math.cos(math.pi / 4)).sum(-1)
 eta_x = adaptive_learning_rate(ctx, c_eta, sigma2, include_query=False)
 rho = float(spearmanr(near.numpy(), eta_x.numpy()).statistic)
-print(f"Spearman correlation of eta(X) with the number of points near the query: {rho:.2f}")
+print(
+    f"Spearman correlation of eta(X) with the number of points near "
+    f"the query: {rho:.2f}"
+)
 assert rho < 0, "eta(X) should shrink when more points are near the query"
 
 # %% [markdown]
@@ -222,17 +292,54 @@ assert rho < 0, "eta(X) should shrink when more points are near the query"
 
 # %%
 setting = f"{ctx.batch_size} contexts, d={d}, C={C}, n={n}, float64"
-groups = {"prop_3_1": "Prop. 3.1", "prop_3_2": ("Prop. 3.2", "App. C.1"), "eq_1": "Eq. 1"}
-verdicts = [construction_verdict(claim, {name: w for name, w in zip(names, worst, strict=True) if name.startswith(prefix)},
-                                 tolerance=tolerance, setting=setting) for claim, prefix in groups.items()]
+groups = {
+    "prop_3_1": "Prop. 3.1",
+    "prop_3_2": ("Prop. 3.2", "App. C.1"),
+    "eq_1": "Eq. 1",
+}
+verdicts = [
+    construction_verdict(
+        claim,
+        {
+            name: w
+            for name, w in zip(names, worst, strict=True)
+            if name.startswith(prefix)
+        },
+        tolerance=tolerance,
+        setting=setting,
+    )
+    for claim, prefix in groups.items()
+]
 verdict_table(verdicts)
 
 # %% tags=["hide-input"]
-metrics = {f"max_dev.{name}": w for name, w in zip(names, worst, strict=True)} | {"eta_x_spearman_near": rho,
-                                                                                    "query_variant_mismatch": mismatch}
+metrics = {f"max_dev.{name}": w for name, w in zip(names, worst, strict=True)} | {
+    "eta_x_spearman_near": rho,
+    "query_variant_mismatch": mismatch,
+}
 paper_values = {f"max_dev.{name}": 0.0 for name in names}
-settings = {"seed": seed, "d": d, "C": C, "n": n, "eta": eta, "c_eta": c_eta, "c_sigma": c_sigma, "dtype": "float64",
-            "tolerance": tolerance, **prof.as_dict()}
-_ = write_results(results_path, chapter="02_proofs", profile=profile, settings=settings, metrics=metrics, paper=paper_values,
-                  verdicts=verdicts)
-print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {relative_to_book(results_path)}")
+settings = {
+    "seed": seed,
+    "d": d,
+    "C": C,
+    "n": n,
+    "eta": eta,
+    "c_eta": c_eta,
+    "c_sigma": c_sigma,
+    "dtype": "float64",
+    "tolerance": tolerance,
+    **prof.as_dict(),
+}
+_ = write_results(
+    results_path,
+    chapter="02_proofs",
+    profile=profile,
+    settings=settings,
+    metrics=metrics,
+    paper=paper_values,
+    verdicts=verdicts,
+)
+print(
+    f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to "
+    f"{relative_to_book(results_path)}"
+)

@@ -31,16 +31,16 @@
 # GD step, and compares the two. It also reads the learning rate η off the trained weights.
 
 # %% tags=["parameters"]
-profile = "book"  # smoke (tests, seconds) | book (the published book, minutes) | paper (200k steps, Appendix G)
-results_path = None  # where this chapter's key numbers go; None: results/03_linear_vs_gd.json in the book's tree
-runs_dir = None  # trained runs, cached by their full config; None: runs/ in the book's tree
-seed = 0  # seed of the model's initialisation and of the search, alignment and held-out data sets
+profile = "book"  # smoke (tests) | book (published) | paper (200k steps, App. G)
+results_path = None  # key numbers; None: results/03_linear_vs_gd.json in the book
+runs_dir = None  # trained runs, cached by full config; None: runs/ in the book
+seed = 0  # seed of the initialisation and of the search, alignment, held-out sets
 dims = None  # dimensions d to train; None: the profile's (book: [2, 3, 5, 10])
 C = 5  # number of classes
 n = 100  # context points per context
 steps = None  # training steps; None: the profile's (book: 10,000, paper: 200,000)
 lr = None  # learning rate; None: the profile's (book and paper: 5e-5, constant)
-batch_size = None  # contexts per step; None: the profile's (book: 1024, paper: 2048)
+batch_size = None  # contexts per step; None: the profile's (book 1024, paper 2048)
 include_query = True  # the query token attends to itself
 device = "auto"  # cpu | cuda | auto
 
@@ -53,7 +53,11 @@ from icl_lib import paper
 from icl_lib.baselines import gd_step, line_search_gd, log_grid
 from icl_lib.extraction import effective_eta
 from icl_lib.metrics import alignment_through_training, per_context_metrics
-from icl_lib.plotting import plot_alignment_through_training, plot_per_context_scatter, plot_search_curve
+from icl_lib.plotting import (
+    plot_alignment_through_training,
+    plot_per_context_scatter,
+    plot_search_curve,
+)
 from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
@@ -62,15 +66,41 @@ from icl_lib.verdicts import alignment_verdict, verdict_table
 
 results_path = output_path(results_path, "results/03_linear_vs_gd.json")
 runs_dir = output_path(runs_dir, "runs")
-prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=seed, C=C, n=n, dims=dims,
-                        steps=steps, batch_size=batch_size)
+prof = check_parameters(
+    profile=profile,
+    results_path=results_path,
+    runs_dir=runs_dir,
+    seed=seed,
+    C=C,
+    n=n,
+    dims=dims,
+    steps=steps,
+    batch_size=batch_size,
+)
 device = resolve_device(device)
 dims = list(dims or prof.dims)
-configs = {d: config_from_profile("linear", d, prof.training_settings("linear", d), C=C, n=n, seeds=(seed,), steps=steps, lr=lr,
-                                  batch_size=batch_size, include_query=include_query, n_eval=prof.n_eval) for d in dims}
+configs = {
+    d: config_from_profile(
+        "linear",
+        d,
+        prof.training_settings("linear", d),
+        C=C,
+        n=n,
+        seeds=(seed,),
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        include_query=include_query,
+        n_eval=prof.n_eval,
+    )
+    for d in dims
+}
 cfg = configs[dims[0]]
-print(f"profile={profile}: d in {dims}, {cfg.steps} steps of {cfg.batch_size} contexts, lr {cfg.lr} ({cfg.schedule}), "
-      f"clip {cfg.clip}, device {device}")
+print(
+    f"profile={profile}: d in {dims}, "
+    f"{cfg.steps} steps of {cfg.batch_size} contexts,"
+    f"\nlr {cfg.lr} ({cfg.schedule}), clip {cfg.clip}, device {device}"
+)
 
 # %% [markdown]
 # ## Training
@@ -90,7 +120,10 @@ for d, config in configs.items():
     start = time.perf_counter()
     runs[d] = train(config, runs_dir=runs_dir, device=device)
     seconds[d] = time.perf_counter() - start
-    print(f"d={d:>2}: eval loss {runs[d].history['eval_loss'][0][0]:.3f} -> {runs[d].history['eval_loss'][-1][0]:.3f}")
+    print(
+        f"d={d:>2}: eval loss {runs[d].history['eval_loss'][0][0]:.3f} -> "
+        f"{runs[d].history['eval_loss'][-1][0]:.3f}"
+    )
 
 # %% [markdown]
 # ## The GD step and its line search
@@ -107,18 +140,26 @@ for d, config in configs.items():
 
 # %%
 grid = log_grid(*paper.GD_ETA_EXPONENTS, paper.GRID_POINTS)
-search = {d: line_search_gd(contexts_for("search", prof.n_search, n=n, d=d, C=C, seed=seed), grid) for d in dims}
+search = {
+    d: line_search_gd(
+        contexts_for("search", prof.n_search, n=n, d=d, C=C, seed=seed), grid
+    )
+    for d in dims
+}
 eta_star = {d: s[0] for d, s in search.items()}
 eta_eff = {d: float(effective_eta(runs[d].weights, d, n)[0]) for d in dims}
 for d in dims:
-    print(f"d={d:>2}: line-searched eta {eta_star[d]:7.2f}   extracted eta_eff {eta_eff[d]:7.2f}")
+    print(
+        f"d={d:>2}: line-searched eta {eta_star[d]:7.2f}   "
+        f"extracted eta_eff {eta_eff[d]:7.2f}"
+    )
 
-# %% mystnb={"figure": {"caption": "Line search of the GD step's η (solid: mean cross-entropy on the search contexts; dashed: its minimum) and the η read off the trained linear self-attention (dotted), for each d.", "name": "fig-linear-eta"}}
+# %% mystnb={"figure": {"caption": "Line search of the GD step's η (solid: mean cross-entropy on the search contexts; dashed: its minimum) and the η read off the trained linear self-attention (dotted), for each d.", "name": "fig-linear-eta"}, "image": {"alt": "Line plot of the search loss against the learning rate eta on a log axis, one curve per dimension, with dashed lines at each minimum and dotted lines at the eta read off the trained model."}}
 fig = plot_search_curve({d: (grid, search[d][1], eta_eff[d]) for d in dims})
 plt.show()
 
 # %% [markdown]
-# ## Alignment through training (Figure 3a, Figure 5 left)
+# ## Alignment through training (paper Figures 3a and 5, left)
 #
 # Following Von Oswald et al. (2023), on $N = 100$ contexts: the prediction difference
 # $\|\hat{\mathbf{y}}^{\text{TR}} - \hat{\mathbf{y}}^{\text{GD}}\|$, and the cosine similarity and the
@@ -126,33 +167,58 @@ plt.show()
 # averaged over classes $j$, computed for the weights saved at every evaluation step.
 
 # %%
-align_ctx = {d: contexts_for("align", prof.n_align, n=n, d=d, C=C, seed=seed) for d in dims}
-curves = {d: (runs[d].history["step"],
-              alignment_through_training(runs[d].snapshot_predictors(), lambda c, d=d: gd_step(c, eta_star[d]), align_ctx[d]))
-          for d in dims}
-final = {d: {name: values[-1] for name, values in curves[d][1].items()} for d in dims}
+align_ctx = {
+    d: contexts_for("align", prof.n_align, n=n, d=d, C=C, seed=seed) for d in dims
+}
+curves = {
+    d: (
+        runs[d].history["step"],
+        alignment_through_training(
+            runs[d].snapshot_predictors(),
+            lambda c, d=d: gd_step(c, eta_star[d]),
+            align_ctx[d],
+        ),
+    )
+    for d in dims
+}
+final = {
+    d: {name: values[-1] for name, values in curves[d][1].items()} for d in dims
+}
 for d in dims:
-    print(f"d={d:>2}: preds diff {final[d]['preds_diff']:.4f}, cos sim {final[d]['cos_sim']:.4f}, "
-          f"model diff {final[d]['model_diff']:.4f}")
+    print(
+        f"d={d:>2}: preds diff {final[d]['preds_diff']:.4f}, "
+        f"cos sim {final[d]['cos_sim']:.4f}, "
+        f"model diff {final[d]['model_diff']:.4f}"
+    )
 
-# %% mystnb={"figure": {"caption": "Alignment of the trained linear self-attention with the line-searched GD step through training, for C = 5, n = 100 and each d (the paper's Figure 3a for d = 5 and Figure 5 left for d = 2, 3, 10).", "name": "fig-linear-alignment"}}
+# %% mystnb={"figure": {"caption": "Paper Figures 3a (d = 5) and 5, left (d = 2, 3, 10), regenerated: alignment of the trained linear self-attention with the line-searched GD step through training, for C = 5, n = 100.", "name": "fig-linear-alignment"}, "image": {"alt": "Four panels, one per dimension, of the prediction difference, cosine similarity and model difference through training."}}
 fig = plot_alignment_through_training(curves)
 plt.show()
 
 # %% [markdown]
-# ## Per-context metrics (Figure 3 b–d, Figure 5 right)
+# ## Per-context metrics (paper Figures 3b–d and 5, right)
 #
 # Each point is one evaluation context: the trained model's loss, probability of the correct class
 # and entropy (x-axis) against the GD step's (y-axis). Points on the line $y = x$ mean the two
 # algorithms agree context by context, not just on average.
 
 # %%
-eval_ctx = {d: contexts_for("heldout", prof.n_eval, n=n, d=d, C=C, seed=seed) for d in dims}
-pairs = {d: (per_context_metrics(runs[d].predictor()(eval_ctx[d]), eval_ctx[d].y_query),
-             per_context_metrics(gd_step(eval_ctx[d], eta_star[d]), eval_ctx[d].y_query)) for d in dims}
-mean_loss = {d: (float(sa["loss"].mean()), float(gd["loss"].mean())) for d, (sa, gd) in pairs.items()}
+eval_ctx = {
+    d: contexts_for("heldout", prof.n_eval, n=n, d=d, C=C, seed=seed) for d in dims
+}
+pairs = {
+    d: (
+        per_context_metrics(runs[d].predictor()(eval_ctx[d]), eval_ctx[d].y_query),
+        per_context_metrics(gd_step(eval_ctx[d], eta_star[d]), eval_ctx[d].y_query),
+    )
+    for d in dims
+}
+mean_loss = {
+    d: (float(sa["loss"].mean()), float(gd["loss"].mean()))
+    for d, (sa, gd) in pairs.items()
+}
 
-# %% mystnb={"figure": {"caption": "Per-context loss, probability of the correct class and entropy of the trained linear self-attention (x) and of the GD step (y) on held-out contexts; the black line is y = x, dotted lines the means.", "name": "fig-linear-scatter"}}
+# %% mystnb={"figure": {"caption": "Paper Figures 3b–d (d = 5) and 5, right (d = 2, 3, 10), regenerated: per-context loss, probability of the correct class and entropy of the trained linear self-attention (x) and of the GD step (y) on held-out contexts; the black line is y = x, dotted lines the means.", "name": "fig-linear-scatter"}, "image": {"alt": "Grid of scatter plots, one row per dimension and one column per metric (loss, probability of the correct class, entropy): trained linear self-attention against the GD step, with the diagonal y = x."}}
 fig = plot_per_context_scatter(pairs)
 plt.show()
 
@@ -162,13 +228,29 @@ plt.show()
 # the model has moved towards the GD step.
 
 # %%
-min_cos, max_preds_diff = prof.tolerances.linear_min_cos, prof.tolerances.linear_max_preds_diff
-setting = f"{cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, seed {seed}; N = {prof.n_align} contexts"
-verdict = alignment_verdict("linear_learns_gd", final, {d: (min_cos, max_preds_diff) for d in dims}, setting=setting,
-                            step="the line-searched GD step (Eq. 2)")
-assert verdict.verdict == "reproduced", f"{verdict.ours} against {verdict.criterion}"
+min_cos, max_preds_diff = (
+    prof.tolerances.linear_min_cos,
+    prof.tolerances.linear_max_preds_diff,
+)
+setting = (
+    f"{cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, "
+    f"seed {seed}; "
+    f"N = {prof.n_align} contexts"
+)
+verdict = alignment_verdict(
+    "linear_learns_gd",
+    final,
+    {d: (min_cos, max_preds_diff) for d in dims},
+    setting=setting,
+    step="the line-searched GD step (Eq. 2)",
+)
+assert verdict.verdict == "reproduced", (
+    f"{verdict.ours} against {verdict.criterion}"
+)
 for d in dims:
-    assert abs(eta_eff[d] / eta_star[d] - 1) < prof.tolerances.linear_eta_rel, f"d={d}: extracted eta far from the search"
+    assert abs(eta_eff[d] / eta_star[d] - 1) < prof.tolerances.linear_eta_rel, (
+        f"d={d}: extracted eta far from the search"
+    )
 
 # %% [markdown]
 # ## Paper vs this book
@@ -177,15 +259,37 @@ for d in dims:
 # converging to 1, low prediction and sensitivity differences, per-context points on $y = x$.
 
 # %%
-setting = f"{cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, seed {seed}"
+setting = (
+    f"{cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, seed {seed}"
+)
 rows = []
 for d in dims:
-    rows += [(f"d={d}: cos sim (final)", "→ 1 (Fig. 3, 5)", f"{final[d]['cos_sim']:.4f}", setting),
-             (f"d={d}: preds diff / model diff", "low (Fig. 3, 5)", f"{final[d]['preds_diff']:.4f} / {final[d]['model_diff']:.4f}",
-              f"N = {prof.n_align} contexts"),
-             (f"d={d}: mean loss, SA vs GD step", "similar (Fig. 3b)", f"{mean_loss[d][0]:.4f} vs {mean_loss[d][1]:.4f}",
-              f"{prof.n_eval} held-out contexts"),
-             (f"d={d}: η line-searched / extracted", "—", f"{eta_star[d]:.1f} / {eta_eff[d]:.1f}", f"{prof.n_search} search contexts")]
+    rows += [
+        (
+            f"d={d}: cos sim (final)",
+            "→ 1 (Fig. 3, 5)",
+            f"{final[d]['cos_sim']:.4f}",
+            setting,
+        ),
+        (
+            f"d={d}: preds diff / model diff",
+            "low (Fig. 3, 5)",
+            f"{final[d]['preds_diff']:.4f} / {final[d]['model_diff']:.4f}",
+            f"N = {prof.n_align} contexts",
+        ),
+        (
+            f"d={d}: mean loss, SA vs GD step",
+            "similar (Fig. 3b)",
+            f"{mean_loss[d][0]:.4f} vs {mean_loss[d][1]:.4f}",
+            f"{prof.n_eval} held-out contexts",
+        ),
+        (
+            f"d={d}: η line-searched / extracted",
+            "—",
+            f"{eta_star[d]:.1f} / {eta_eff[d]:.1f}",
+            f"{prof.n_search} search contexts",
+        ),
+    ]
 comparison_table(rows)
 
 # %% [markdown]
@@ -201,10 +305,35 @@ verdict_table([verdict])
 # %% tags=["hide-input"]
 metrics = {}
 for d in dims:
-    metrics |= {f"d{d}.cos_sim": final[d]["cos_sim"], f"d{d}.preds_diff": final[d]["preds_diff"],
-                f"d{d}.model_diff": final[d]["model_diff"], f"d{d}.eta_line_search": eta_star[d], f"d{d}.eta_extracted": eta_eff[d],
-                f"d{d}.loss_sa": mean_loss[d][0], f"d{d}.loss_gd": mean_loss[d][1]}
-settings = {"seed": seed, "C": C, "n": n, "dims": dims, "device": device, "train": cfg.to_dict() | {"d": "per dim"},
-            "n_search": prof.n_search, "n_eval": prof.n_eval, "n_align": prof.n_align}
-_ = write_results(results_path, chapter="03_linear_vs_gd", profile=profile, settings=settings, metrics=metrics, verdicts=[verdict])
-print(f"wrote {len(metrics)} metrics and 1 verdict to {relative_to_book(results_path)}")
+    metrics |= {
+        f"d{d}.cos_sim": final[d]["cos_sim"],
+        f"d{d}.preds_diff": final[d]["preds_diff"],
+        f"d{d}.model_diff": final[d]["model_diff"],
+        f"d{d}.eta_line_search": eta_star[d],
+        f"d{d}.eta_extracted": eta_eff[d],
+        f"d{d}.loss_sa": mean_loss[d][0],
+        f"d{d}.loss_gd": mean_loss[d][1],
+    }
+settings = {
+    "seed": seed,
+    "C": C,
+    "n": n,
+    "dims": dims,
+    "device": device,
+    "train": cfg.to_dict() | {"d": "per dim"},
+    "n_search": prof.n_search,
+    "n_eval": prof.n_eval,
+    "n_align": prof.n_align,
+}
+_ = write_results(
+    results_path,
+    chapter="03_linear_vs_gd",
+    profile=profile,
+    settings=settings,
+    metrics=metrics,
+    verdicts=[verdict],
+)
+print(
+    f"wrote {len(metrics)} metrics and 1 verdict to "
+    f"{relative_to_book(results_path)}"
+)

@@ -32,23 +32,24 @@
 # (`icl_lib.readings.INCLUDE_QUERY`); the other reading is shown beside it.
 
 # %% tags=["parameters"]
-profile = "book"  # smoke (tests, seconds) | book (the published book, minutes) | paper (2M steps, Appendix G)
-results_path = None  # where this chapter's key numbers go; None: results/04_softmax_vs_kernel_gd.json in the book's tree
-runs_dir = None  # trained runs, cached by their full config; None: runs/ in the book's tree
-seed = 0  # seed of the model's initialisation and of the search, alignment and held-out data sets
+profile = "book"  # smoke (tests) | book (published) | paper (2M steps, App. G)
+results_path = None  # key numbers; None: results/04_softmax_vs_kernel_gd.json
+runs_dir = None  # trained runs, cached by full config; None: runs/ in the book
+seed = 0  # seed of the initialisation and of the search, alignment, held-out sets
 dims = None  # dimensions d to train; None: the profile's (book: [2, 3, 5, 10])
 C = 5  # number of classes
 n = 100  # context points per context
 steps = None  # training steps; None: the profile's (book: 3000, paper: 2,000,000)
-lr = None  # peak learning rate; None: the profile's (book: 3e-2 warm-up + cosine; paper: per d, constant)
+lr = None  # peak lr; None: the profile's (book 3e-2 warm-up + cosine; paper per d)
 batch_size = None  # contexts per step; None: the profile's (paper: 2048)
-compare_paper_lr = True  # also train at the paper's constant learning rate with the same budget
+compare_paper_lr = True  # also train at the paper's constant lr, same budget
 device = "auto"  # cpu | cuda | auto
 
 # %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt
+from IPython.display import display
 
 from icl_lib import paper
 from icl_lib.baselines import (
@@ -61,7 +62,12 @@ from icl_lib.baselines import (
 )
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.kernels import RBFKernel
-from icl_lib.metrics import alignment, alignment_through_training, per_context_loss, per_context_metrics
+from icl_lib.metrics import (
+    alignment,
+    alignment_through_training,
+    per_context_loss,
+    per_context_metrics,
+)
 from icl_lib.plotting import (
     plot_alignment_through_training,
     plot_grid_heatmaps,
@@ -70,7 +76,7 @@ from icl_lib.plotting import (
 )
 from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant
-from icl_lib.results import comparison_table, write_results
+from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
 from icl_lib.training import budget_text, config_from_profile, resolve_device, train
 from icl_lib.validation import check_bool
@@ -78,25 +84,50 @@ from icl_lib.verdicts import alignment_verdict, near_optimal_region, verdict_tab
 
 results_path = output_path(results_path, "results/04_softmax_vs_kernel_gd.json")
 runs_dir = output_path(runs_dir, "runs")
-prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=seed, C=C, n=n, dims=dims,
-                        steps=steps, batch_size=batch_size)
+prof = check_parameters(
+    profile=profile,
+    results_path=results_path,
+    runs_dir=runs_dir,
+    seed=seed,
+    C=C,
+    n=n,
+    dims=dims,
+    steps=steps,
+    batch_size=batch_size,
+)
 device = resolve_device(device)
 dims = list(dims or prof.dims)
 
 
 def softmax_config(d, include_query, **changes):
-    """The chapter's run for d; `changes` replace profile settings (the paper's constant lr run)."""
-    return config_from_profile("softmax", d, prof.training_settings("softmax", d) | changes, C=C, n=n, seeds=(seed,),
-                               steps=steps, batch_size=batch_size, lr=None if "lr" in changes else lr, include_query=include_query,
-                               n_eval=prof.n_eval)
+    """The chapter's run for d; `changes` replace the profile's settings."""
+    return config_from_profile(
+        "softmax",
+        d,
+        prof.training_settings("softmax", d) | changes,
+        C=C,
+        n=n,
+        seeds=(seed,),
+        steps=steps,
+        batch_size=batch_size,
+        lr=None if "lr" in changes else lr,
+        include_query=include_query,
+        n_eval=prof.n_eval,
+    )
 
 
 configs = {(d, iq): softmax_config(d, iq) for d in dims for iq in VARIANTS}
-paper_lr_runs = check_bool("compare_paper_lr", compare_paper_lr) and prof.softmax.schedule != "constant"
+paper_lr_runs = (
+    check_bool("compare_paper_lr", compare_paper_lr)
+    and prof.softmax.schedule != "constant"
+)
 cfg = configs[(dims[0], INCLUDE_QUERY)]
 budget = budget_text([configs[(d, INCLUDE_QUERY)] for d in dims])
-print(f"profile={profile}: d in {dims}, {budget} contexts, lr {cfg.lr} ({cfg.schedule}), "
-      f"clip {cfg.clip}, device {device}; paper-lr comparison: {paper_lr_runs}")
+print(
+    f"profile={profile}: d in {dims}, {budget} contexts,\n"
+    f"lr {cfg.lr} ({cfg.schedule}), clip {cfg.clip}, device {device}; "
+    f"paper-lr comparison: {paper_lr_runs}"
+)
 
 # %% [markdown]
 # ## Training
@@ -106,16 +137,47 @@ print(f"profile={profile}: d in {dims}, {budget} contexts, lr {cfg.lr} ({cfg.sch
 # (d = 2: 6e-4, 3: 3e-5, 5: 1e-4, 10: 5e-4) are constant over 2,000,000 steps; at those rates the
 # model stays on its initial plateau (loss $\log 5 \approx 1.609$) for far longer than a CPU budget.
 # The `book` profile uses a warm-up and cosine decay from a peak of 3e-2, and trains the paper's
-# constant rate with the same budget beside it, so the figure below shows where it stands.
+# constant rate with the same budget beside it, so {numref}`fig-softmax-loss` shows where it stands.
 
 # %%
-runs = {key: train(config, runs_dir=runs_dir, device=device) for key, config in configs.items()}
-paper_runs = ({d: train(softmax_config(d, INCLUDE_QUERY, lr=paper.softmax_lr(d), schedule="constant", warmup_steps=0),
-                        runs_dir=runs_dir, device=device) for d in dims} if paper_lr_runs else {})
-for (d, iq), run in runs.items():
-    print(f"d={d:>2} include_query={iq!s:>5}: eval loss {run.history['eval_loss'][0][0]:.3f} -> {run.history['eval_loss'][-1][0]:.3f}")
-for d, run in paper_runs.items():
-    print(f"d={d:>2} paper's constant lr {run.config.lr:g}: eval loss -> {run.history['eval_loss'][-1][0]:.3f}")
+runs = {
+    key: train(config, runs_dir=runs_dir, device=device)
+    for key, config in configs.items()
+}
+paper_runs = (
+    {
+        d: train(
+            softmax_config(
+                d,
+                INCLUDE_QUERY,
+                lr=paper.softmax_lr(d),
+                schedule="constant",
+                warmup_steps=0,
+            ),
+            runs_dir=runs_dir,
+            device=device,
+        )
+        for d in dims
+    }
+    if paper_lr_runs
+    else {}
+)
+Table(
+    ("d", "run", "eval loss at step 0", "at the end"),
+    [
+        (str(d), f"include_query={iq}", f"{loss[0][0]:.3f}", f"{loss[-1][0]:.3f}")
+        for (d, iq), loss in ((k, r.history["eval_loss"]) for k, r in runs.items())
+    ]
+    + [
+        (
+            str(d),
+            f"paper's constant lr {run.config.lr:g}",
+            f"{run.history['eval_loss'][0][0]:.3f}",
+            f"{run.history['eval_loss'][-1][0]:.3f}",
+        )
+        for d, run in paper_runs.items()
+    ],
+)
 
 # %% [markdown]
 # ## Grid searches (Appendix G)
@@ -126,41 +188,116 @@ for d, run in paper_runs.items():
 # search contexts (10,000 in the paper); everything below is evaluated on other contexts.
 
 # %%
-search = {d: contexts_for("search", prof.n_search, n=n, d=d, C=C, seed=seed) for d in dims}
+search = {
+    d: contexts_for("search", prof.n_search, n=n, d=d, C=C, seed=seed) for d in dims
+}
 grids, optimum = {}, {}
 for d in dims:
     c_etas, c_sigmas = adaptive_grid(d, prof.grid_points)
     for iq in VARIANTS:
-        c_eta, c_sigma, losses = grid_search_adaptive(search[d], c_etas, c_sigmas, include_query=iq)
-        grids[(d, iq)], optimum[(d, iq)] = (c_etas, c_sigmas, losses), (c_eta, c_sigma)
-kernel_gd = {d: grid_search_kernel_gd(search[d], log_grid(*paper.KERNEL_GD_ETA_EXPONENTS, prof.grid_points),
-                                      log_grid(*paper.KERNEL_GD_SIGMA2_EXPONENTS, prof.grid_points)) for d in dims}
-for (d, iq), (c_eta, c_sigma) in optimum.items():
-    print(f"d={d:>2} include_query={iq!s:>5}: c_eta* {c_eta:8.3f}  c_sigma* {c_sigma:8.3f}  loss {grids[(d, iq)][2].min():.4f}")
-for d, (eta, sigma2, losses) in kernel_gd.items():
-    print(f"d={d:>2} plain kernel GD: eta* {eta:8.2f}  sigma^2* {sigma2:.4f}  loss {losses.min():.4f}")
-on_edge = {key: near_optimal_region(grids[key][2].numpy(), grids[key][0].numpy(), grids[key][1].numpy())["optimum_on_edge"]
-           for key in grids}
-print("optimum on the edge of the paper's grid:", [f"d={d}, include_query={iq}" for (d, iq), edge in on_edge.items() if edge] or "none")
+        c_eta, c_sigma, losses = grid_search_adaptive(
+            search[d], c_etas, c_sigmas, include_query=iq
+        )
+        grids[(d, iq)], optimum[(d, iq)] = (
+            (c_etas, c_sigmas, losses),
+            (c_eta, c_sigma),
+        )
+kernel_gd = {
+    d: grid_search_kernel_gd(
+        search[d],
+        log_grid(*paper.KERNEL_GD_ETA_EXPONENTS, prof.grid_points),
+        log_grid(*paper.KERNEL_GD_SIGMA2_EXPONENTS, prof.grid_points),
+    )
+    for d in dims
+}
+display(
+    Table(
+        ("d", "Eq. 1", "c_η*", "c_σ*", "search loss"),
+        [
+            (
+                str(d),
+                f"include_query={iq}",
+                f"{c_eta:.3f}",
+                f"{c_sigma:.3f}",
+                f"{grids[(d, iq)][2].min():.4f}",
+            )
+            for (d, iq), (c_eta, c_sigma) in optimum.items()
+        ],
+    ),
+    Table(
+        ("d", "Eq. 3 (plain RBF kernel GD)", "η*", "σ²*", "search loss"),
+        [
+            (
+                str(d),
+                "fixed η",
+                f"{eta:.2f}",
+                f"{sigma2:.4f}",
+                f"{losses.min():.4f}",
+            )
+            for d, (eta, sigma2, losses) in kernel_gd.items()
+        ],
+    ),
+)
+on_edge = {
+    key: near_optimal_region(
+        grids[key][2].numpy(), grids[key][0].numpy(), grids[key][1].numpy()
+    )["optimum_on_edge"]
+    for key in grids
+}
+print(
+    "optimum on the edge of the paper's grid:",
+    [f"d={d}, include_query={iq}" for (d, iq), edge in on_edge.items() if edge]
+    or "none",
+)
 
-# %% mystnb={"figure": {"caption": "Mean cross-entropy of Eq. 1 over the grid of Appendix G (the book's reading: the query does not attend to itself), the grid optimum (x) and the values read off the trained softmax self-attention (o, chapter 5's extraction), for each d.", "name": "fig-softmax-grids"}}
-extracted = {key: tuple(float(v[0]) for v in extract_c_eta_c_sigma(run.weights, key[0])) for key, run in runs.items()}
-fig = plot_grid_heatmaps({d: (*grids[(d, INCLUDE_QUERY)], optimum[(d, INCLUDE_QUERY)], extracted[(d, INCLUDE_QUERY)]) for d in dims})
+# %% mystnb={"figure": {"caption": "Mean cross-entropy of Eq. 1 over the grid of Appendix G (the book's reading: the query does not attend to itself), the grid optimum (x) and the values read off the trained softmax self-attention (o, chapter 5's extraction), for each d.", "name": "fig-softmax-grids"}, "image": {"alt": "Four heat maps of the loss of Eq. 1 over c_sigma and c_eta on log axes, one per dimension, with a cross at the grid optimum and a circle at the values read off the trained model."}}
+extracted = {
+    key: tuple(float(v[0]) for v in extract_c_eta_c_sigma(run.weights, key[0]))
+    for key, run in runs.items()
+}
+fig = plot_grid_heatmaps(
+    {
+        d: (
+            *grids[(d, INCLUDE_QUERY)],
+            optimum[(d, INCLUDE_QUERY)],
+            extracted[(d, INCLUDE_QUERY)],
+        )
+        for d in dims
+    }
+)
 plt.show()
 
 # %% [markdown]
 # ## Training curves: the book's schedule and the paper's constant rate
 
-# %% mystnb={"figure": {"caption": "Evaluation loss through training for each d: the book's warm-up + cosine schedule for both query variants, and the paper's constant learning rate at the same budget (when trained; the book's reading). The dashed line is the loss of Eq. 1 at its grid optimum (the book's reading).", "name": "fig-softmax-loss"}}
-curves = {d: {f"include_query={iq}": (runs[(d, iq)].history["step"], [loss[0] for loss in runs[(d, iq)].history["eval_loss"]])
-              for iq in VARIANTS} for d in dims}
+# %% mystnb={"figure": {"caption": "Evaluation loss through training for each d: the book's warm-up + cosine schedule for both query variants, and the paper's constant learning rate at the same budget (when trained; the book's reading). The dashed line is the loss of Eq. 1 at its grid optimum (the book's reading).", "name": "fig-softmax-loss"}, "image": {"alt": "Panels of evaluation loss against training step, one per dimension, one line per training run, with the loss of Eq. 1 at its grid optimum dashed."}}
+curves = {
+    d: {
+        f"include_query={iq}": (
+            runs[(d, iq)].history["step"],
+            [loss[0] for loss in runs[(d, iq)].history["eval_loss"]],
+        )
+        for iq in VARIANTS
+    }
+    for d in dims
+}
 for d, run in paper_runs.items():
-    curves[d][f"paper's lr {run.config.lr:g} (constant)"] = (run.history["step"], [loss[0] for loss in run.history["eval_loss"]])
-fig = plot_loss_through_training(curves, reference={d: float(grids[(d, INCLUDE_QUERY)][2].min()) for d in dims})
+    curves[d]["the paper's constant lr"] = (
+        run.history["step"],
+        [loss[0] for loss in run.history["eval_loss"]],
+    )
+titles = {
+    d: f"d = {d}, paper's lr {run.config.lr:g}" for d, run in paper_runs.items()
+}
+fig = plot_loss_through_training(
+    curves,
+    reference={d: float(grids[(d, INCLUDE_QUERY)][2].min()) for d in dims},
+    titles=titles,
+)
 plt.show()
 
 # %% [markdown]
-# ## Alignment through training (Figure 4a, Figure 6 left)
+# ## Alignment through training (paper Figures 4a and 6, left)
 #
 # The alignment metrics of chapter 3, now between the trained softmax self-attention and Eq. 1 at
 # the grid optimum of the same query variant, on $N = 100$ contexts. The sensitivities are computed
@@ -168,40 +305,89 @@ plt.show()
 # $c_\sigma$); in float64, through torch's max-subtracted softmax, they are finite (checked below).
 
 # %%
-align_ctx = {d: contexts_for("align", prof.n_align, n=n, d=d, C=C, seed=seed) for d in dims}
+align_ctx = {
+    d: contexts_for("align", prof.n_align, n=n, d=d, C=C, seed=seed) for d in dims
+}
 
 
 def eq1(d, iq):
     return lambda c: adaptive_kernel_gd_step(c, *optimum[(d, iq)], include_query=iq)
 
 
-history = {key: (run.history["step"], alignment_through_training(run.snapshot_predictors(), eq1(*key), align_ctx[key[0]]))
-           for key, run in runs.items()}
-final = {key: {name: values[-1] for name, values in h[1].items()} for key, h in history.items()}
-for (d, iq), f in final.items():
-    print(f"d={d:>2} include_query={iq!s:>5}: preds diff {f['preds_diff']:.4f}, cos sim {f['cos_sim']:.4f}, "
-          f"model diff {f['model_diff']:.4f}")
+history = {
+    key: (
+        run.history["step"],
+        alignment_through_training(
+            run.snapshot_predictors(), eq1(*key), align_ctx[key[0]]
+        ),
+    )
+    for key, run in runs.items()
+}
+final = {
+    key: {name: values[-1] for name, values in h[1].items()}
+    for key, h in history.items()
+}
+Table(
+    ("d", "query variant", "preds diff", "cos sim", "model diff"),
+    [
+        (
+            str(d),
+            f"include_query={iq}",
+            f"{f['preds_diff']:.4f}",
+            f"{f['cos_sim']:.4f}",
+            f"{f['model_diff']:.4f}",
+        )
+        for (d, iq), f in final.items()
+    ],
+)
 
-# %% mystnb={"figure": {"caption": "Alignment of the trained softmax self-attention with Eq. 1 at its grid optimum through training, in the book's reading (the query does not attend to itself): the paper's Figure 4a for d = 5, Figure 6 for d = 2, 3, 10.", "name": "fig-softmax-alignment"}}
-fig = plot_alignment_through_training({d: history[(d, INCLUDE_QUERY)] for d in dims})
+# %% mystnb={"figure": {"caption": "Paper Figures 4a (d = 5) and 6, left (d = 2, 3, 10), regenerated: alignment of the trained softmax self-attention with Eq. 1 at its grid optimum through training, in the book's reading (the query does not attend to itself).", "name": "fig-softmax-alignment"}, "image": {"alt": "Panels, one per dimension, of the prediction difference, cosine similarity and model difference between the softmax model and Eq. 1 through training."}}
+fig = plot_alignment_through_training(
+    {d: history[(d, INCLUDE_QUERY)] for d in dims}
+)
 plt.show()
 
-# %% mystnb={"figure": {"caption": "The same for the other reading of Figure 2: the query attends to itself, compared with Eq. 1 with the query's term in the normaliser.", "name": "fig-softmax-alignment-query"}}
-fig = plot_alignment_through_training({d: history[(d, not INCLUDE_QUERY)] for d in dims})
+# %% mystnb={"figure": {"caption": "As the figure before, for the other reading of the paper's Figure 2: the query attends to itself, compared with Eq. 1 with the query's term in the normaliser.", "name": "fig-softmax-alignment-query"}, "image": {"alt": "Panels, one per dimension, as in the figure before, for models whose query attends to itself."}}
+fig = plot_alignment_through_training(
+    {d: history[(d, not INCLUDE_QUERY)] for d in dims}
+)
 plt.show()
 
 # %% [markdown]
-# ## Per-context metrics (Figure 4 b–d, Figure 6 right)
+# ## Per-context metrics (paper Figures 4b–d and 6, right)
 
 # %%
-eval_ctx = {d: contexts_for("heldout", prof.n_eval, n=n, d=d, C=C, seed=seed) for d in dims}
-pairs = {d: (per_context_metrics(runs[(d, INCLUDE_QUERY)].predictor()(eval_ctx[d]), eval_ctx[d].y_query),
-             per_context_metrics(eq1(d, INCLUDE_QUERY)(eval_ctx[d]), eval_ctx[d].y_query)) for d in dims}
-mean_loss = {d: (float(sa["loss"].mean()), float(eq["loss"].mean())) for d, (sa, eq) in pairs.items()}
-kernel_gd_loss = {d: float(per_context_loss(kernel_gd_step(eval_ctx[d], kernel_gd[d][0], RBFKernel(kernel_gd[d][1])),
-                                            eval_ctx[d].y_query).mean()) for d in dims}  # the same held-out contexts
+eval_ctx = {
+    d: contexts_for("heldout", prof.n_eval, n=n, d=d, C=C, seed=seed) for d in dims
+}
+pairs = {
+    d: (
+        per_context_metrics(
+            runs[(d, INCLUDE_QUERY)].predictor()(eval_ctx[d]), eval_ctx[d].y_query
+        ),
+        per_context_metrics(
+            eq1(d, INCLUDE_QUERY)(eval_ctx[d]), eval_ctx[d].y_query
+        ),
+    )
+    for d in dims
+}
+mean_loss = {
+    d: (float(sa["loss"].mean()), float(eq["loss"].mean()))
+    for d, (sa, eq) in pairs.items()
+}
+kernel_gd_loss = {
+    d: float(
+        per_context_loss(
+            kernel_gd_step(
+                eval_ctx[d], kernel_gd[d][0], RBFKernel(kernel_gd[d][1])
+            ),
+            eval_ctx[d].y_query,
+        ).mean()
+    )
+    for d in dims
+}  # the same held-out contexts
 
-# %% mystnb={"figure": {"caption": "Per-context loss, probability of the correct class and entropy of the trained softmax self-attention (x) and of Eq. 1 at its grid optimum (y) on held-out contexts, in the book's reading; the black line is y = x, dotted lines the means.", "name": "fig-softmax-scatter"}}
+# %% mystnb={"figure": {"caption": "Paper Figures 4b–d (d = 5) and 6, right (d = 2, 3, 10), regenerated: per-context loss, probability of the correct class and entropy of the trained softmax self-attention (x) and of Eq. 1 at its grid optimum (y) on held-out contexts, in the book's reading; the black line is y = x, dotted lines the means.", "name": "fig-softmax-scatter"}, "image": {"alt": "Grid of scatter plots, one row per dimension and one column per metric: trained softmax self-attention against Eq. 1, with the diagonal y = x."}}
 fig = plot_per_context_scatter(pairs, ylabel="Eq. 1 step")
 plt.show()
 
@@ -215,52 +401,133 @@ plt.show()
 # grid optima (budget-free) and the trained models; here, the trained models' side of it.
 
 # %%
-cross = {d: alignment(runs[(d, not INCLUDE_QUERY)].predictor(), eq1(d, INCLUDE_QUERY), align_ctx[d]) for d in dims}
-for d in dims:
-    print(f"d={d:>2}: SA(include_query={not INCLUDE_QUERY}) vs Eq. 1 with include_query={INCLUDE_QUERY}: preds diff "
-          f"{cross[d].preds_diff:.4f}, cos sim {cross[d].cos_sim:.4f}  (own variant: "
-          f"{final[(d, not INCLUDE_QUERY)]['preds_diff']:.4f}, {final[(d, not INCLUDE_QUERY)]['cos_sim']:.4f})")
+cross = {
+    d: alignment(
+        runs[(d, not INCLUDE_QUERY)].predictor(),
+        eq1(d, INCLUDE_QUERY),
+        align_ctx[d],
+    )
+    for d in dims
+}
+own = {d: final[(d, not INCLUDE_QUERY)] for d in dims}
+display(
+    Table(
+        (
+            "d",
+            "preds diff, crossed",
+            "cos sim, crossed",
+            "preds diff, own",
+            "cos sim, own",
+        ),
+        [
+            (
+                str(d),
+                f"{cross[d].preds_diff:.4f}",
+                f"{cross[d].cos_sim:.4f}",
+                f"{own[d]['preds_diff']:.4f}",
+                f"{own[d]['cos_sim']:.4f}",
+            )
+            for d in dims
+        ],
+    )
+)
 if 3 in dims:
     closest = closer_variant({iq: extracted[(3, iq)] for iq in VARIANTS})
-    print(f"d=3, extracted (c_eta, c_sigma) vs the paper's ({paper.C_ETA_D3}, {paper.C_SIGMA_D3}): "
-          + ", ".join(f"include_query={iq}: ({extracted[(3, iq)][0]:.2f}, {extracted[(3, iq)][1]:.2f})" for iq in VARIANTS)
-          + f" -> closer: include_query={closest}")
+    print(
+        f"d=3, extracted (c_eta, c_sigma); the paper's: ({paper.C_ETA_D3}, "
+        f"{paper.C_SIGMA_D3})\n"
+        + "\n".join(
+            f"  include_query={iq!s:>5}: ({extracted[(3, iq)][0]:.2f}, "
+            f"{extracted[(3, iq)][1]:.2f})"
+            for iq in VARIANTS
+        )
+        + f"\ncloser to the paper's: include_query={closest}"
+    )
 
 # %% [markdown]
 # How flat is the search landscape? The loss of Eq. 1 at the values read off the model (chapter 5's
 # extraction) next to the loss at the grid optimum, on the search contexts:
 
 # %%
-loss_at_extracted = {key: float(per_context_loss(adaptive_kernel_gd_step(search[key[0]], *extracted[key], include_query=key[1]),
-                                                 search[key[0]].y_query).mean()) for key in runs}
-for (d, iq), value in loss_at_extracted.items():
-    print(f"d={d:>2} include_query={iq!s:>5}: Eq. 1 loss at the grid optimum {float(grids[(d, iq)][2].min()):.4f}, "
-          f"at the extracted ({extracted[(d, iq)][0]:.2f}, {extracted[(d, iq)][1]:.2f}) {value:.4f}")
+loss_at_extracted = {
+    key: float(
+        per_context_loss(
+            adaptive_kernel_gd_step(
+                search[key[0]], *extracted[key], include_query=key[1]
+            ),
+            search[key[0]].y_query,
+        ).mean()
+    )
+    for key in runs
+}
+Table(
+    (
+        "d",
+        "query variant",
+        "loss at the grid optimum",
+        "extracted (c_η, c_σ)",
+        "loss there",
+    ),
+    [
+        (
+            str(d),
+            f"include_query={iq}",
+            f"{float(grids[(d, iq)][2].min()):.4f}",
+            f"({extracted[(d, iq)][0]:.2f}, {extracted[(d, iq)][1]:.2f})",
+            f"{value:.4f}",
+        )
+        for (d, iq), value in loss_at_extracted.items()
+    ],
+)
 
 # %% [markdown]
 # The claim, checked with a tolerance per profile. The paper notes that for $d = 10$ the two
 # differ slightly (the transformer had not converged, Appendix I), so $d = 10$ gets a looser bound.
 # For $d = 2$ the paper reports no sensitivities (Appendix F), so only the predictions are checked
-# there; our sensitivities for $d = 2$ are shown above. With $c_\sigma$ in the hundreds the
+# there; our sensitivities for $d = 2$ are in {numref}`fig-softmax-alignment`. With $c_\sigma$ in the hundreds the
 # attention is nearly nearest-neighbour, the sensitivities change sharply with $c_\sigma$, and the
 # loss hardly does (the table above), so the model can match Eq. 1's predictions at a $c_\sigma$
 # well below the grid optimum while its sensitivities still differ.
 
 # %%
 tol = prof.tolerances
-tolerance = (tol.softmax_min_cos, tol.softmax_max_preds_diff, tol.softmax_min_cos_d10, tol.softmax_max_preds_diff_d10)
+tolerance = (
+    tol.softmax_min_cos,
+    tol.softmax_max_preds_diff,
+    tol.softmax_min_cos_d10,
+    tol.softmax_max_preds_diff_d10,
+)
 for (d, iq), f in final.items():
     min_cos, max_diff = tolerance[:2] if d <= 5 else tolerance[2:]
-    assert all(math.isfinite(x) for v in history[(d, iq)][1].values() for x in v), f"d={d}: non-finite metric"
-    assert f["preds_diff"] < max_diff, f"d={d}, include_query={iq}: preds diff {f['preds_diff']:.4f} >= {max_diff}"
+    assert all(math.isfinite(x) for v in history[(d, iq)][1].values() for x in v), (
+        f"d={d}: non-finite metric"
+    )
+    assert f["preds_diff"] < max_diff, (
+        f"d={d}, include_query={iq}: preds diff {f['preds_diff']:.4f} >= {max_diff}"
+    )
     if d > 2:  # the paper states no sensitivity result for d = 2
-        assert f["cos_sim"] > min_cos, f"d={d}, include_query={iq}: cos sim {f['cos_sim']:.4f} <= {min_cos}"
+        assert f["cos_sim"] > min_cos, (
+            f"d={d}, include_query={iq}: cos sim {f['cos_sim']:.4f} <= {min_cos}"
+        )
 for d in dims:
-    assert mean_loss[d][0] < 1.05 * mean_loss[d][1] + 0.02, f"d={d}: trained SA loss far above Eq. 1's"
-setting = f"{budget}, lr {cfg.lr} {cfg.schedule}, seed {seed}; N = {prof.n_align} contexts"
-verdict = alignment_verdict("softmax_learns_eq1", {d: final[(d, INCLUDE_QUERY)] for d in dims},
-                            {d: ((tolerance[0] if d <= 5 else tolerance[2]) if d > 2 else None, tolerance[1] if d <= 5 else tolerance[3])
-                             for d in dims}, setting=setting, step=f"Eq. 1 at its grid optimum (include_query={INCLUDE_QUERY})")
+    assert mean_loss[d][0] < 1.05 * mean_loss[d][1] + 0.02, (
+        f"d={d}: trained SA loss far above Eq. 1's"
+    )
+setting = f"{budget}, lr {cfg.lr} {cfg.schedule}, seed {seed}; "
+setting += f"N = {prof.n_align} contexts"
+verdict = alignment_verdict(
+    "softmax_learns_eq1",
+    {d: final[(d, INCLUDE_QUERY)] for d in dims},
+    {
+        d: (
+            (tolerance[0] if d <= 5 else tolerance[2]) if d > 2 else None,
+            tolerance[1] if d <= 5 else tolerance[3],
+        )
+        for d in dims
+    },
+    setting=setting,
+    step=f"Eq. 1 at its grid optimum (include_query={INCLUDE_QUERY})",
+)
 
 # %% [markdown]
 # ## Paper vs this book
@@ -274,15 +541,42 @@ rows = []
 for d in dims:
     for iq in VARIANTS:
         f = final[(d, iq)]
-        rows.append((f"d={d}, include_query={iq}: cos sim / preds diff / model diff", "→ 1 / low / low (Fig. 4, 6)",
-                     f"{f['cos_sim']:.4f} / {f['preds_diff']:.4f} / {f['model_diff']:.4f}", setting))
-        rows.append((f"d={d}, include_query={iq}: grid (c_eta, c_sigma)", "—",
-                     f"({optimum[(d, iq)][0]:.2f}, {optimum[(d, iq)][1]:.2f})", f"{prof.n_search} search contexts"))
-    rows.append((f"d={d}: mean loss SA / Eq. 1 / plain kernel GD", "similar (Fig. 4b)",
-                 f"{mean_loss[d][0]:.4f} / {mean_loss[d][1]:.4f} / {kernel_gd_loss[d]:.4f}", f"{prof.n_eval} held-out contexts"))
+        cos, pd, md = f["cos_sim"], f["preds_diff"], f["model_diff"]
+        rows.append(
+            (
+                f"d={d}, include_query={iq}: cos sim / preds diff / model diff",
+                "→ 1 / low / low (Fig. 4, 6)",
+                f"{cos:.4f} / {pd:.4f} / {md:.4f}",
+                setting,
+            )
+        )
+        rows.append(
+            (
+                f"d={d}, include_query={iq}: grid (c_eta, c_sigma)",
+                "—",
+                f"({optimum[(d, iq)][0]:.2f}, {optimum[(d, iq)][1]:.2f})",
+                f"{prof.n_search} search contexts",
+            )
+        )
+    sa, eq = mean_loss[d]
+    rows.append(
+        (
+            f"d={d}: mean loss SA / Eq. 1 / plain kernel GD",
+            "similar (Fig. 4b)",
+            f"{sa:.4f} / {eq:.4f} / {kernel_gd_loss[d]:.4f}",
+            f"{prof.n_eval} held-out contexts",
+        )
+    )
     if d in paper_runs:
-        rows.append((f"d={d}: eval loss at the paper's constant lr {paper_runs[d].config.lr:g}", "plateau, then Fig. 4 after 2M steps",
-                     f"{paper_runs[d].history['eval_loss'][-1][0]:.4f}", f"same budget: {paper_runs[d].config.steps} steps × {cfg.batch_size}"))
+        pr = paper_runs[d]
+        rows.append(
+            (
+                f"d={d}: eval loss at the paper's constant lr {pr.config.lr:g}",
+                "plateau, then Fig. 4 after 2M steps",
+                f"{pr.history['eval_loss'][-1][0]:.4f}",
+                f"same budget: {pr.config.steps} steps × {cfg.batch_size}",
+            )
+        )
 comparison_table(rows)
 
 # %% [markdown]
@@ -301,18 +595,47 @@ metrics = {}
 for (d, iq), f in final.items():
     tag = f"d{d}.include_query_{iq}"
     metrics |= {f"{tag}.{name}": value for name, value in f.items()}
-    metrics |= {f"{tag}.grid_c_eta": optimum[(d, iq)][0], f"{tag}.grid_c_sigma": optimum[(d, iq)][1],
-                f"{tag}.grid_loss": float(grids[(d, iq)][2].min()), f"{tag}.eq1_loss_at_extracted": loss_at_extracted[(d, iq)],
-                f"{tag}.c_eta_extracted": extracted[(d, iq)][0],
-                f"{tag}.c_sigma_extracted": extracted[(d, iq)][1]}
+    metrics |= {
+        f"{tag}.grid_c_eta": optimum[(d, iq)][0],
+        f"{tag}.grid_c_sigma": optimum[(d, iq)][1],
+        f"{tag}.grid_loss": float(grids[(d, iq)][2].min()),
+        f"{tag}.eq1_loss_at_extracted": loss_at_extracted[(d, iq)],
+        f"{tag}.c_eta_extracted": extracted[(d, iq)][0],
+        f"{tag}.c_sigma_extracted": extracted[(d, iq)][1],
+    }
 for d in dims:
-    metrics |= {f"d{d}.loss_sa": mean_loss[d][0], f"d{d}.loss_eq1": mean_loss[d][1], f"d{d}.loss_kernel_gd": kernel_gd_loss[d],
-                f"d{d}.cross_variant_preds_diff": cross[d].preds_diff}
+    metrics |= {
+        f"d{d}.loss_sa": mean_loss[d][0],
+        f"d{d}.loss_eq1": mean_loss[d][1],
+        f"d{d}.loss_kernel_gd": kernel_gd_loss[d],
+        f"d{d}.cross_variant_preds_diff": cross[d].preds_diff,
+    }
     if d in paper_runs:
-        metrics[f"d{d}.paper_lr_final_eval_loss"] = paper_runs[d].history["eval_loss"][-1][0]
-settings = {"seed": seed, "C": C, "n": n, "dims": dims, "device": device, "train": cfg.to_dict() | {"d": "per dim", "lr": "see profile"},
-            "n_search": prof.n_search, "n_eval": prof.n_eval, "n_align": prof.n_align, "grid_points": prof.grid_points}
+        metrics[f"d{d}.paper_lr_final_eval_loss"] = paper_runs[d].history[
+            "eval_loss"
+        ][-1][0]
+settings = {
+    "seed": seed,
+    "C": C,
+    "n": n,
+    "dims": dims,
+    "device": device,
+    "train": cfg.to_dict() | {"d": "per dim", "lr": "see profile"},
+    "n_search": prof.n_search,
+    "n_eval": prof.n_eval,
+    "n_align": prof.n_align,
+    "grid_points": prof.grid_points,
+}
 settings["include_query_reading"] = INCLUDE_QUERY
-_ = write_results(results_path, chapter="04_softmax_vs_kernel_gd", profile=profile, settings=settings, metrics=metrics,
-                  verdicts=[verdict])
-print(f"wrote {len(metrics)} metrics and 1 verdict to {relative_to_book(results_path)}")
+_ = write_results(
+    results_path,
+    chapter="04_softmax_vs_kernel_gd",
+    profile=profile,
+    settings=settings,
+    metrics=metrics,
+    verdicts=[verdict],
+)
+print(
+    f"wrote {len(metrics)} metrics and 1 verdict to "
+    f"{relative_to_book(results_path)}"
+)

@@ -30,10 +30,10 @@
 # This chapter reuses chapter 4's trained runs (the run cache), for both query variants.
 
 # %% tags=["parameters"]
-profile = "book"  # smoke (tests, seconds) | book (the published book, minutes) | paper (2M steps, Appendix G)
-results_path = None  # where this chapter's key numbers go; None: results/05_extraction.json in the book's tree
-runs_dir = None  # trained runs, cached by their full config; None: runs/ in the book's tree
-seed = 0  # seed of the model's initialisation and of the data sets (as in chapter 04)
+profile = "book"  # smoke (tests) | book (published) | paper (2M steps, App. G)
+results_path = None  # key numbers; None: results/05_extraction.json in the book
+runs_dir = None  # trained runs, cached by full config; None: runs/ in the book
+seed = 0  # seed of the initialisation and of the data sets (as in chapter 4)
 dims = None  # dimensions d; None: the profile's (book: [2, 3, 5, 10])
 C = 5  # number of classes
 n = 100  # context points per context
@@ -44,34 +44,83 @@ figure_d = 3  # the dimension of Figures 7 and 8 (the paper's: 3)
 device = "auto"  # cpu | cuda | auto
 
 # %% tags=["hide-input"]
+import textwrap
+
 import matplotlib.pyplot as plt
+from IPython.display import display
 
 from icl_lib import paper
 from icl_lib.baselines import adaptive_kernel_gd_step
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment, alignment_through_training
-from icl_lib.plotting import plot_alignment_through_training, plot_coefficients_through_training, plot_weight_products
+from icl_lib.plotting import (
+    plot_alignment_through_training,
+    plot_coefficients_through_training,
+    plot_weight_products,
+)
 from icl_lib.profiles import check_parameters, output_path, relative_to_book
-from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant, grid_optima_by_variant, log_distance_to_paper
-from icl_lib.results import comparison_table, write_results
+from icl_lib.readings import (
+    INCLUDE_QUERY,
+    VARIANTS,
+    closer_variant,
+    grid_optima_by_variant,
+    log_distance_to_paper,
+)
+from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
 from icl_lib.training import budget_text, config_from_profile, resolve_device, train
-from icl_lib.verdicts import dynamics_by_d_verdict, extracted_d3_verdict, extraction_works_verdict, verdict_table
+from icl_lib.verdicts import (
+    dynamics_by_d_verdict,
+    extracted_d3_verdict,
+    extraction_works_verdict,
+    verdict_table,
+)
 
 results_path = output_path(results_path, "results/05_extraction.json")
 runs_dir = output_path(runs_dir, "runs")
-prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=seed, C=C, n=n, dims=dims, figure_d=figure_d,
-                        steps=steps, batch_size=batch_size)
+prof = check_parameters(
+    profile=profile,
+    results_path=results_path,
+    runs_dir=runs_dir,
+    seed=seed,
+    C=C,
+    n=n,
+    dims=dims,
+    figure_d=figure_d,
+    steps=steps,
+    batch_size=batch_size,
+)
 device = resolve_device(device)
 dims = list(dims or prof.dims)
 if figure_d not in dims:
     raise ValueError(f"figure_d={figure_d} must be one of dims={dims}")
-runs = {(d, iq): train(config_from_profile("softmax", d, prof.training_settings("softmax", d), C=C, n=n, seeds=(seed,),
-                                           steps=steps, lr=lr, batch_size=batch_size, include_query=iq, n_eval=prof.n_eval),
-                       runs_dir=runs_dir, device=device) for d in dims for iq in VARIANTS}
+runs = {
+    (d, iq): train(
+        config_from_profile(
+            "softmax",
+            d,
+            prof.training_settings("softmax", d),
+            C=C,
+            n=n,
+            seeds=(seed,),
+            steps=steps,
+            lr=lr,
+            batch_size=batch_size,
+            include_query=iq,
+            n_eval=prof.n_eval,
+        ),
+        runs_dir=runs_dir,
+        device=device,
+    )
+    for d in dims
+    for iq in VARIANTS
+}
 cfg = runs[(figure_d, INCLUDE_QUERY)].config
 budget = budget_text([runs[(d, INCLUDE_QUERY)].config for d in dims])
-print(f"profile={profile}: {len(runs)} runs, {budget} contexts, lr {cfg.lr} ({cfg.schedule})")
+print(
+    f"profile={profile}: {len(runs)} runs, {budget} contexts, "
+    f"lr {cfg.lr} ({cfg.schedule})"
+)
 
 # %% [markdown]
 # ## Reading $c_\eta$ and $c_\sigma$ off the weights
@@ -84,10 +133,21 @@ print(f"profile={profile}: {len(runs)} runs, {budget} contexts, lr {cfg.lr} ({cf
 # values exactly, also after such a shift).
 
 # %%
-through = {key: (r.history["step"], *extract_c_eta_c_sigma(r.snapshot_weights(), key[0])) for key, r in runs.items()}
-final = {key: (float(c_eta[-1]), float(c_sigma[-1])) for key, (_, c_eta, c_sigma) in through.items()}
-for (d, iq), (c_eta, c_sigma) in final.items():
-    print(f"d={d:>2} include_query={iq!s:>5}: c_eta {c_eta:8.3f}  c_sigma {c_sigma:8.3f}")
+through = {
+    key: (r.history["step"], *extract_c_eta_c_sigma(r.snapshot_weights(), key[0]))
+    for key, r in runs.items()
+}
+final = {
+    key: (float(c_eta[-1]), float(c_sigma[-1]))
+    for key, (_, c_eta, c_sigma) in through.items()
+}
+Table(
+    ("d", "query variant", "extracted c_η", "extracted c_σ"),
+    [
+        (str(d), f"include_query={iq}", f"{c_eta:.3f}", f"{c_sigma:.3f}")
+        for (d, iq), (c_eta, c_sigma) in final.items()
+    ],
+)
 
 # %% [markdown]
 # ## Which reading of Figure 2 is the paper's?
@@ -107,20 +167,42 @@ for (d, iq), (c_eta, c_sigma) in final.items():
 search = contexts_for("search", prof.n_search, n=n, d=3, C=C, seed=seed)
 grid_optima = grid_optima_by_variant(search, points=prof.grid_points)
 by_grid = closer_variant(grid_optima)
-by_training = closer_variant({iq: final[(3, iq)] for iq in VARIANTS}) if 3 in dims else None
-for iq in VARIANTS:
-    trained = f"; trained {final[(3, iq)][0]:.2f}, {final[(3, iq)][1]:.2f}" if 3 in dims else ""
-    print(f"include_query={iq!s:>5}: grid optimum ({grid_optima[iq][0]:.2f}, {grid_optima[iq][1]:.2f}), "
-          f"log-distance {log_distance_to_paper(*grid_optima[iq]):.3f}{trained}")
-print(f"closer to ({paper.C_ETA_D3}, {paper.C_SIGMA_D3}): by the grid optima include_query={by_grid}; "
-      f"by the trained models include_query={by_training}; the book's reading: include_query={INCLUDE_QUERY}")
-assert by_grid is INCLUDE_QUERY, "the budget-free evidence no longer supports icl_lib.readings.INCLUDE_QUERY"
+by_training = (
+    closer_variant({iq: final[(3, iq)] for iq in VARIANTS}) if 3 in dims else None
+)
+display(
+    Table(
+        ("query variant", "grid optimum (c_η, c_σ)", "its log-distance", "trained"),
+        [
+            (
+                f"include_query={iq}",
+                f"({grid_optima[iq][0]:.2f}, {grid_optima[iq][1]:.2f})",
+                f"{log_distance_to_paper(*grid_optima[iq]):.3f}",
+                f"({final[(3, iq)][0]:.2f}, {final[(3, iq)][1]:.2f})"
+                if 3 in dims
+                else "d = 3 not trained",
+            )
+            for iq in VARIANTS
+        ],
+    )
+)
+print(
+    f"closer to ({paper.C_ETA_D3}, {paper.C_SIGMA_D3}):\n"
+    f"  by the grid optima: include_query={by_grid}\n"
+    f"  by the trained models: include_query={by_training}\n"
+    f"the book's reading: include_query={INCLUDE_QUERY}"
+)
+assert by_grid is INCLUDE_QUERY, (
+    "the budget-free evidence no longer supports icl_lib.readings.INCLUDE_QUERY"
+)
 if prof.tolerances.assert_extracted_d3 and by_training is not None:
-    assert by_training is INCLUDE_QUERY, "the trained models no longer support icl_lib.readings.INCLUDE_QUERY"
+    assert by_training is INCLUDE_QUERY, (
+        "the trained models no longer support icl_lib.readings.INCLUDE_QUERY"
+    )
 best = INCLUDE_QUERY
 
 # %% [markdown]
-# ## The weights through training (Figure 7)
+# ## The weights through training (paper Figure 7)
 #
 # $W_Q^\top W_K$ and $W_O W_V$ (the value-to-output map acting on column vectors; the paper's notation
 # switches between it and $W_V^\top W_O$) at a few evaluation steps, in the book's reading. The construction of Appendix D has $c_\sigma I_d$ in the $x$-block of the first and
@@ -133,12 +215,14 @@ picks = sorted({0, T // 8, T // 4, T // 2, T - 1})
 w = run.snapshot_weights()  # (T, D, D) each
 qk, ov = w.qk()[picks], w.ov()[picks]
 
-# %% mystnb={"figure": {"caption": "Figure 7, regenerated: $W_Q^\\top W_K$ (top) and $W_O W_V$ (bottom) of the softmax self-attention through training, d = 3, C = 5, n = 100 (colour scale per panel, red positive, blue negative).", "name": "fig-extraction-weights"}}
-fig = plot_weight_products([run.history["step"][i] for i in picks], qk, ov, figure_d)
+# %% mystnb={"figure": {"caption": "Paper Figure 7, regenerated: $W_Q^\\top W_K$ (top) and $W_O W_V$ (bottom) of the softmax self-attention through training, d = 3, C = 5, n = 100 (one colour scale per row, red positive, blue negative).", "name": "fig-extraction-weights"}, "image": {"alt": "Two rows of small matrix heat maps at five training steps, W_Q^T W_K on top and W_O W_V below, with one colour bar per row and lines separating the x- and y-blocks."}}
+fig = plot_weight_products(
+    [run.history["step"][i] for i in picks], qk, ov, figure_d
+)
 plt.show()
 
 # %% [markdown]
-# ## Does Eq. 1 at the extracted values describe the model? (Figure 8)
+# ## Does Eq. 1 at the extracted values describe the model? (paper Figure 8)
 #
 # At every evaluation step, the alignment between the model and Eq. 1 at the values extracted *at
 # that step* (a); and with values slightly off (b). The paper's off values for d = 3 are
@@ -149,26 +233,54 @@ plt.show()
 align_ctx = contexts_for("align", prof.n_align, n=n, d=figure_d, C=C, seed=seed)
 steps_fig, c_eta_t, c_sigma_t = through[(figure_d, best)]
 predictors = run.snapshot_predictors()
-at_extracted = [alignment(p, lambda c, a=float(a), b=float(b): adaptive_kernel_gd_step(c, a, b, include_query=best), align_ctx)
-                for p, a, b in zip(predictors, c_eta_t, c_sigma_t, strict=True)]
-extracted_curve = {name: [getattr(r, name) for r in at_extracted] for name in ("preds_diff", "cos_sim", "model_diff")}
-off = (final[(figure_d, best)][0] * paper.C_ETA_D3_OFF / paper.C_ETA_D3, final[(figure_d, best)][1] * paper.C_SIGMA_D3_OFF / paper.C_SIGMA_D3)
-off_curve = alignment_through_training(predictors, lambda c: adaptive_kernel_gd_step(c, *off, include_query=best), align_ctx)
-print(f"final: extracted values -> preds diff {extracted_curve['preds_diff'][-1]:.4f}, cos sim {extracted_curve['cos_sim'][-1]:.4f}; "
-      f"off values ({off[0]:.2f}, {off[1]:.2f}) -> preds diff {off_curve['preds_diff'][-1]:.4f}, cos sim {off_curve['cos_sim'][-1]:.4f}")
+at_extracted = [
+    alignment(
+        p,
+        lambda c, a=float(a), b=float(b): adaptive_kernel_gd_step(
+            c, a, b, include_query=best
+        ),
+        align_ctx,
+    )
+    for p, a, b in zip(predictors, c_eta_t, c_sigma_t, strict=True)
+]
+extracted_curve = {
+    name: [getattr(r, name) for r in at_extracted]
+    for name in ("preds_diff", "cos_sim", "model_diff")
+}
+off = (
+    final[(figure_d, best)][0] * paper.C_ETA_D3_OFF / paper.C_ETA_D3,
+    final[(figure_d, best)][1] * paper.C_SIGMA_D3_OFF / paper.C_SIGMA_D3,
+)
+off_curve = alignment_through_training(
+    predictors,
+    lambda c: adaptive_kernel_gd_step(c, *off, include_query=best),
+    align_ctx,
+)
+at_end = {
+    "extracted": extracted_curve,
+    f"off ({off[0]:.2f}, {off[1]:.2f})": off_curve,
+}
+for label, curve in at_end.items():
+    print(
+        f"final, {label} values: preds diff {curve['preds_diff'][-1]:.4f}, "
+        f"cos sim {curve['cos_sim'][-1]:.4f}"
+    )
 
-# %% mystnb={"figure": {"caption": "Figure 8, regenerated (d = 3): alignment of the trained softmax self-attention with Eq. 1 a) at the values extracted at each step, b) at fixed values off by the paper's ratios.", "name": "fig-extraction-alignment"}}
-fig = plot_alignment_through_training({1: (steps_fig, extracted_curve), 2: (steps_fig, off_curve)})
-fig.axes[0].set_title("a) extracted values")
-fig.axes[1].set_title("b) values slightly off")
+# %% mystnb={"figure": {"caption": "Paper Figure 8, regenerated (d = 3): alignment of the trained softmax self-attention with Eq. 1 a) at the values extracted at each step, b) at fixed values off by the paper's ratios.", "name": "fig-extraction-alignment"}, "image": {"alt": "Two panels of alignment metrics through training: at the values extracted at each step, and at values slightly off."}}
+fig = plot_alignment_through_training(
+    {
+        "a) extracted values": (steps_fig, extracted_curve),
+        "b) values slightly off": (steps_fig, off_curve),
+    }
+)
 plt.show()
 
 # %% [markdown]
-# ## $c_\eta$ and $c_\sigma$ through training (Figure 9)
+# ## $c_\eta$ and $c_\sigma$ through training (paper Figure 9)
 #
 # The values read off the weights at every evaluation step, for each d.
 
-# %% mystnb={"figure": {"caption": "Figure 9, regenerated: $c_\\sigma$ and $c_\\eta$ read off the softmax self-attention through training (the book's reading: the query does not attend to itself), for C = 5, n = 100 and each d.", "name": "fig-extraction-dynamics"}}
+# %% mystnb={"figure": {"caption": "Paper Figure 9, regenerated: $c_\\sigma$ and $c_\\eta$ read off the softmax self-attention through training (the book's reading: the query does not attend to itself), for C = 5, n = 100 and each d.", "name": "fig-extraction-dynamics"}, "image": {"alt": "Four panels, one per dimension, of c_sigma and c_eta read off the weights through training, on a symmetric log axis."}}
 fig = plot_coefficients_through_training({d: through[(d, best)] for d in dims})
 plt.show()
 
@@ -181,8 +293,9 @@ plt.show()
 #   run is too short for the tolerance to apply, and the test suite checks the rule on the paper's
 #   values, the other variant's optimum and the "slightly off" values instead;
 # - Eq. 1 at the extracted values describes the model (cos sim above the tolerance) better than at
-#   the slightly-off values (Figure 8);
-# - as d grows, $c_\sigma$ falls and $c_\eta$ rises, over all the dimensions trained (Figure 9: "for
+#   the slightly-off values ({numref}`fig-extraction-alignment`, the paper's Figure 8);
+# - as d grows, $c_\sigma$ falls and $c_\eta$ rises, over all the dimensions trained ({numref}`fig-extraction-dynamics`; the
+#   paper's Figure 9: "for
 #   $d = 2$ [...] high $c_\sigma$ [...] larger attention window (made possible with lower $c_\sigma$),
 #   and higher saturation [...] (higher $c_\eta$)").
 
@@ -192,14 +305,25 @@ setting = f"{budget}, lr {cfg.lr} {cfg.schedule}, seed {seed}, include_query={be
 verdicts = []
 if 3 in dims:
     verdicts.append(extracted_d3_verdict(*final[(3, best)], setting=setting))
-verdicts += [extraction_works_verdict({k: v[-1] for k, v in extracted_curve.items()}, {k: v[-1] for k, v in off_curve.items()},
-                                      min_cos=min_cos, setting=f"d={figure_d}; {setting}; N = {prof.n_align} contexts"),
-             dynamics_by_d_verdict({d: final[(d, best)] for d in dims}, setting=setting)]
+verdicts += [
+    extraction_works_verdict(
+        {k: v[-1] for k, v in extracted_curve.items()},
+        {k: v[-1] for k, v in off_curve.items()},
+        min_cos=min_cos,
+        setting=f"d={figure_d}; {setting}; N = {prof.n_align} contexts",
+    ),
+    dynamics_by_d_verdict({d: final[(d, best)] for d in dims}, setting=setting),
+]
 for v in verdicts:
-    print(f"{v.claim}: {v.verdict} ({v.ours})")
+    print(f"{v.claim}: {v.verdict}")
+    print(textwrap.fill(v.ours, 80, initial_indent="  ", subsequent_indent="  "))
 if prof.tolerances.assert_extracted_d3 and 3 in dims:
-    assert verdicts[0].verdict == "reproduced", f"d = 3: extracted {verdicts[0].ours}, not within 5% of the paper's"
-assert verdicts[-2].verdict == "reproduced", f"Eq. 1 at the extracted values: {verdicts[-2].ours}"
+    assert verdicts[0].verdict == "reproduced", (
+        f"d = 3: extracted {verdicts[0].ours}, not within 5% of the paper's"
+    )
+assert verdicts[-2].verdict == "reproduced", (
+    f"Eq. 1 at the extracted values: {verdicts[-2].ours}"
+)
 
 # %% [markdown]
 # ## Paper vs this book
@@ -210,12 +334,30 @@ assert verdicts[-2].verdict == "reproduced", f"Eq. 1 at the extracted values: {v
 
 # %%
 trained = f"{budget}, lr {cfg.lr} {cfg.schedule}, seed {seed}"
-rows = [(f"d=3: (c_eta, c_sigma), include_query={iq}", f"({paper.C_ETA_D3}, {paper.C_SIGMA_D3}) extracted, 2M steps",
-         (f"extracted ({final[(3, iq)][0]:.2f}, {final[(3, iq)][1]:.2f}); " if 3 in dims else "")
-         + f"grid ({grid_optima[iq][0]:.2f}, {grid_optima[iq][1]:.2f})", f"{trained}; grid: {prof.n_search} search contexts")
-        for iq in VARIANTS]
-rows += [(f"d={d}: final (c_eta, c_sigma), include_query={best}", "Fig. 9", f"({final[(d, best)][0]:.2f}, {final[(d, best)][1]:.2f})",
-          setting) for d in dims if d != 3]
+rows = [
+    (
+        f"d=3: (c_eta, c_sigma), include_query={iq}",
+        f"({paper.C_ETA_D3}, {paper.C_SIGMA_D3}) extracted, 2M steps",
+        (
+            f"extracted ({final[(3, iq)][0]:.2f}, {final[(3, iq)][1]:.2f}); "
+            if 3 in dims
+            else ""
+        )
+        + f"grid ({grid_optima[iq][0]:.2f}, {grid_optima[iq][1]:.2f})",
+        f"{trained}; grid: {prof.n_search} search contexts",
+    )
+    for iq in VARIANTS
+]
+rows += [
+    (
+        f"d={d}: final (c_eta, c_sigma), include_query={best}",
+        "Fig. 9",
+        f"({final[(d, best)][0]:.2f}, {final[(d, best)][1]:.2f})",
+        setting,
+    )
+    for d in dims
+    if d != 3
+]
 comparison_table(rows)
 
 # %% [markdown]
@@ -225,19 +367,57 @@ comparison_table(rows)
 verdict_table(verdicts)
 
 # %% tags=["hide-input"]
-metrics = {f"d{figure_d}.cos_sim_at_extracted": extracted_curve["cos_sim"][-1], f"d{figure_d}.cos_sim_off": off_curve["cos_sim"][-1],
-           f"d{figure_d}.preds_diff_at_extracted": extracted_curve["preds_diff"][-1], f"d{figure_d}.preds_diff_off": off_curve["preds_diff"][-1],
-           "d3.reading_by_grid_include_query": float(by_grid)}
+metrics = {
+    f"d{figure_d}.cos_sim_at_extracted": extracted_curve["cos_sim"][-1],
+    f"d{figure_d}.cos_sim_off": off_curve["cos_sim"][-1],
+    f"d{figure_d}.preds_diff_at_extracted": extracted_curve["preds_diff"][-1],
+    f"d{figure_d}.preds_diff_off": off_curve["preds_diff"][-1],
+    "d3.reading_by_grid_include_query": float(by_grid),
+}
 if 3 in dims:
-    metrics |= {"d3.c_eta_extracted": final[(3, best)][0], "d3.c_sigma_extracted": final[(3, best)][1],
-                "d3.reading_by_training_include_query": float(by_training)}
+    metrics |= {
+        "d3.c_eta_extracted": final[(3, best)][0],
+        "d3.c_sigma_extracted": final[(3, best)][1],
+        "d3.reading_by_training_include_query": float(by_training),
+    }
 for (d, iq), (c_eta, c_sigma) in final.items():
-    metrics |= {f"d{d}.include_query_{iq}.c_eta_extracted": c_eta, f"d{d}.include_query_{iq}.c_sigma_extracted": c_sigma}
+    metrics |= {
+        f"d{d}.include_query_{iq}.c_eta_extracted": c_eta,
+        f"d{d}.include_query_{iq}.c_sigma_extracted": c_sigma,
+    }
 for iq in VARIANTS:
-    metrics |= {f"d3.include_query_{iq}.grid_c_eta": grid_optima[iq][0], f"d3.include_query_{iq}.grid_c_sigma": grid_optima[iq][1]}
-paper_values = {"d3.c_eta_extracted": paper.C_ETA_D3, "d3.c_sigma_extracted": paper.C_SIGMA_D3} if 3 in dims else {}
-settings = {"seed": seed, "C": C, "n": n, "dims": dims, "figure_d": figure_d, "device": device, "train": cfg.to_dict() | {"d": "per dim"},
-            "off_values": list(off), "n_align": prof.n_align, "n_search": prof.n_search, "include_query_reading": INCLUDE_QUERY}
-_ = write_results(results_path, chapter="05_extraction", profile=profile, settings=settings, metrics=metrics, paper=paper_values,
-                  verdicts=verdicts)
-print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {relative_to_book(results_path)}")
+    metrics |= {
+        f"d3.include_query_{iq}.grid_c_eta": grid_optima[iq][0],
+        f"d3.include_query_{iq}.grid_c_sigma": grid_optima[iq][1],
+    }
+paper_values = (
+    {"d3.c_eta_extracted": paper.C_ETA_D3, "d3.c_sigma_extracted": paper.C_SIGMA_D3}
+    if 3 in dims
+    else {}
+)
+settings = {
+    "seed": seed,
+    "C": C,
+    "n": n,
+    "dims": dims,
+    "figure_d": figure_d,
+    "device": device,
+    "train": cfg.to_dict() | {"d": "per dim"},
+    "off_values": list(off),
+    "n_align": prof.n_align,
+    "n_search": prof.n_search,
+    "include_query_reading": INCLUDE_QUERY,
+}
+_ = write_results(
+    results_path,
+    chapter="05_extraction",
+    profile=profile,
+    settings=settings,
+    metrics=metrics,
+    paper=paper_values,
+    verdicts=verdicts,
+)
+print(
+    f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to "
+    f"{relative_to_book(results_path)}"
+)

@@ -36,18 +36,21 @@
 # contexts (printed below for the run at hand). Every verdict here says it depends on the budget.
 
 # %% tags=["parameters"]
-profile = "book"  # smoke (tests, seconds) | book (the published book, minutes) | paper (batches of 2048)
-results_path = None  # where this chapter's key numbers go; None: results/06_d10_dynamics.json in the book's tree
-runs_dir = None  # trained runs, cached by their full config; None: runs/ in the book's tree
-seed = 0  # member i (learning rate i) is initialised from seed + i; also the seed of the data sets
-d = None  # dimension; None: the profile's (book, paper: 10; smoke: 3, where a short run leaves the plateau)
+profile = "book"  # smoke (tests) | book (published) | paper (batches of 2048)
+results_path = None  # key numbers; None: results/06_d10_dynamics.json in the book
+runs_dir = None  # trained runs, cached by full config; None: runs/ in the book
+seed = 0  # member i (rate i) starts from seed + i; also the data sets' seed
+# d: None is the profile's (book, paper: 10; smoke: 3: short runs leave the plateau)
+d = None  # dimension
 C = 5  # number of classes
 n = 100  # context points per context
-lrs = None  # constant learning rates compared; None: the profile's (book, paper: [5e-5, 1e-4, 8e-4, 3e-3], as Figure 10)
+# lrs: None is the profile's (book, paper: [5e-5, 1e-4, 8e-4, 3e-3], as Figure 10)
+lrs = None  # constant learning rates compared
 steps = None  # training steps; None: the profile's (book, paper: 60,000)
 batch_size = None  # contexts per step; None: the profile's (book: 512, paper: 2048)
-include_query = None  # None: the book's reading (icl_lib.readings.INCLUDE_QUERY, chapter 5)
-plateau_fraction = 0.9  # a run has left the initial plateau once its eval loss is below this fraction of log C
+include_query = None  # None: the book's reading (icl_lib.readings, chapter 5)
+# a run has left the plateau once its eval loss is below this fraction of log C
+plateau_fraction = 0.9
 device = "auto"  # cpu | cuda | auto
 
 # %% tags=["hide-input"]
@@ -57,7 +60,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from icl_lib import paper
-from icl_lib.baselines import adaptive_grid, adaptive_kernel_gd_step, grid_search_adaptive
+from icl_lib.baselines import (
+    adaptive_grid,
+    adaptive_kernel_gd_step,
+    grid_search_adaptive,
+)
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment
 from icl_lib.plotting import plot_dynamics_by_lr
@@ -80,27 +87,65 @@ from icl_lib.verdicts import (
 
 results_path = output_path(results_path, "results/06_d10_dynamics.json")
 runs_dir = output_path(runs_dir, "runs")
-prof = check_parameters(profile=profile, results_path=results_path, runs_dir=runs_dir, seed=seed, d=d, C=C, n=n,
-                        steps=steps, batch_size=batch_size)
+prof = check_parameters(
+    profile=profile,
+    results_path=results_path,
+    runs_dir=runs_dir,
+    seed=seed,
+    d=d,
+    C=C,
+    n=n,
+    steps=steps,
+    batch_size=batch_size,
+)
 if lrs is not None:
     if not isinstance(lrs, list | tuple) or not lrs or len(set(lrs)) != len(lrs):
-        raise ValueError(f"lrs={lrs!r} must be a non-empty list of distinct learning rates")
+        raise ValueError(
+            f"lrs={lrs!r} must be a non-empty list of distinct learning rates"
+        )
     for value in lrs:
         if isinstance(value, str):  # PyYAML (papermill -y) reads 3e-4 as text
-            raise ValueError(f"lrs={lrs!r}: {value!r} is text, not a number; in YAML write 0.0003 or 3.0e-4")
+            raise ValueError(
+                f"lrs={lrs!r}: {value!r} is text, not a number; "
+                "in YAML write 0.0003 or 3.0e-4"
+            )
         check_positive_float("lrs", value)
-include_query = INCLUDE_QUERY if include_query is None else check_bool("include_query", include_query)
+include_query = (
+    INCLUDE_QUERY
+    if include_query is None
+    else check_bool("include_query", include_query)
+)
 check_fraction("plateau_fraction", plateau_fraction, include_one=False)
 device = resolve_device(device)
 d = d or prof.dynamics_setting.d
 lrs = tuple(sorted(float(v) for v in (lrs or prof.dynamics_setting.lrs)))
-config = config_from_profile("softmax", d, prof.training_settings("dynamics", d), C=C, n=n, lr=lrs,
-                             seeds=tuple(range(seed, seed + len(lrs))), shared_data=True, include_query=include_query,
-                             n_eval=prof.n_eval, steps=steps, batch_size=batch_size)
-budget = (f"{config.steps:,} steps × {config.batch_size}: {100 * config.steps / paper.D10_STEPS:.2g}% of the paper's steps, "
-          f"{100 * config.steps * config.batch_size / (paper.D10_STEPS * paper.BATCH_SIZE):.2g}% of its contexts")
-print(f"profile={profile}: d={d}, C={C}, n={n}, learning rates {list(lrs)} (constant), clip {config.clip}, "
-      f"include_query={include_query}, device {device}\n{budget}")
+config = config_from_profile(
+    "softmax",
+    d,
+    prof.training_settings("dynamics", d),
+    C=C,
+    n=n,
+    lr=lrs,
+    seeds=tuple(range(seed, seed + len(lrs))),
+    shared_data=True,
+    include_query=include_query,
+    n_eval=prof.n_eval,
+    steps=steps,
+    batch_size=batch_size,
+)
+contexts_share = (
+    config.steps * config.batch_size / (paper.D10_STEPS * paper.BATCH_SIZE)
+)
+budget = (
+    f"{config.steps:,} steps × {config.batch_size}: "
+    f"{100 * config.steps / paper.D10_STEPS:.2g}% of the paper's steps, "
+    f"{100 * contexts_share:.2g}% of its contexts"
+)
+print(
+    f"profile={profile}: d={d}, C={C}, n={n}, clip {config.clip},\n"
+    f"constant learning rates {list(lrs)}, "
+    f"include_query={include_query}, device {device}\n{budget}"
+)
 
 # %% [markdown]
 # ## Training
@@ -115,14 +160,29 @@ print(f"profile={profile}: d={d}, C={C}, n={n}, learning rates {list(lrs)} (cons
 run = train(config, runs_dir=runs_dir, device=device)
 steps_seen = np.array(run.history["step"])
 loss = np.array(run.history["eval_loss"])  # (T, members)
-coefficients = {lr: extract_c_eta_c_sigma(run.snapshot_weights(m), d) for m, lr in enumerate(lrs)}  # (T,) each
+coefficients = {
+    lr: extract_c_eta_c_sigma(run.snapshot_weights(m), d)
+    for m, lr in enumerate(lrs)
+}  # (T,) each
 c_eta = {lr: coefficients[lr][0].numpy() for lr in lrs}
 c_sigma = {lr: coefficients[lr][1].numpy() for lr in lrs}
-exit_step = {lr: plateau_exit_step(steps_seen, loss[:, m], chance=math.log(C), fraction=plateau_fraction) for m, lr in enumerate(lrs)}
+exit_step = {
+    lr: plateau_exit_step(
+        steps_seen, loss[:, m], chance=math.log(C), fraction=plateau_fraction
+    )
+    for m, lr in enumerate(lrs)
+}
 for m, lr in enumerate(lrs):
-    print(f"lr {lr:g}: eval loss {loss[0, m]:.3f} -> {loss[-1, m]:.3f}; "
-          + (f"left the plateau at step {exit_step[lr]:.0f}" if exit_step[lr] is not None else "still on the plateau")
-          + f"; final (c_eta, c_sigma) = ({c_eta[lr][-1]:.2f}, {c_sigma[lr][-1]:.3f})")
+    print(
+        f"lr {lr:g}: eval loss {loss[0, m]:.3f} -> {loss[-1, m]:.3f}; "
+        + (
+            f"left the plateau at step {exit_step[lr]:.0f}"
+            if exit_step[lr] is not None
+            else "still on the plateau"
+        )
+        + ";\n  final (c_eta, c_sigma) = "
+        + f"({c_eta[lr][-1]:.2f}, {c_sigma[lr][-1]:.3f})"
+    )
 
 # %% [markdown]
 # ## Where Eq. 1 is best, and how flat it is there (Appendix G's grid)
@@ -136,17 +196,35 @@ for m, lr in enumerate(lrs):
 # %%
 search = contexts_for("search", prof.n_search, n=n, d=d, C=C, seed=seed)
 c_etas, c_sigmas = adaptive_grid(d, prof.grid_points)
-c_eta_star, c_sigma_star, grid_losses = grid_search_adaptive(search, c_etas, c_sigmas, include_query=include_query)
-region = near_optimal_region(grid_losses.numpy(), c_etas.numpy(), c_sigmas.numpy(), within=1e-3)
-print(f"grid optimum: c_eta* = {c_eta_star:.1f}, c_sigma* = {c_sigma_star:.4f}, loss {float(grid_losses.min()):.4f}; "
-      f"optimum on the grid's edge: {region['optimum_on_edge']}")
-print(f"within 0.1% of the minimum: c_eta in [{region['x_low']:.1f}, {region['x_high']:.1f}] (ratio {region['x_ratio']:.1f}), "
-      f"c_sigma in [{region['y_low']:.4f}, {region['y_high']:.4f}] (ratio {region['y_ratio']:.1f}); "
-      f"touches the edge: {region['region_on_edge']}")
+c_eta_star, c_sigma_star, grid_losses = grid_search_adaptive(
+    search, c_etas, c_sigmas, include_query=include_query
+)
+region = near_optimal_region(
+    grid_losses.numpy(), c_etas.numpy(), c_sigmas.numpy(), within=1e-3
+)
+print(
+    f"grid optimum: c_eta* = {c_eta_star:.1f}, c_sigma* = {c_sigma_star:.4f}, "
+    f"loss {float(grid_losses.min()):.4f};\n"
+    f"optimum on the grid's edge: {region['optimum_on_edge']}"
+)
+print(
+    f"within 0.1% of the minimum:\n"
+    f"  c_eta in [{region['x_low']:.1f}, {region['x_high']:.1f}] "
+    f"(ratio {region['x_ratio']:.1f}),\n"
+    f"  c_sigma in [{region['y_low']:.4f}, {region['y_high']:.4f}] "
+    f"(ratio {region['y_ratio']:.1f});\n"
+    f"touches the edge: {region['region_on_edge']}"
+)
 
-# %% mystnb={"figure": {"caption": "The analogue of Figure 10: for each constant learning rate (columns), c_eta (log scale), c_sigma and the evaluation loss through training; dashed lines are the grid optimum of Eq. 1.", "name": "fig-d10-dynamics"}}
-fig = plot_dynamics_by_lr({lr: (steps_seen, c_eta[lr], c_sigma[lr], loss[:, m]) for m, lr in enumerate(lrs)},
-                          c_eta_star=c_eta_star, c_sigma_star=c_sigma_star)
+# %% mystnb={"figure": {"caption": "Paper Figure 10, regenerated at the book's budget: $c_\\eta$ (log scale), $c_\\sigma$ and the evaluation loss through training, one line per constant learning rate; the dashed lines are the grid optimum of Eq. 1.", "name": "fig-d10-dynamics"}, "image": {"alt": "Three stacked panels sharing the training-step axis, one line per learning rate: c_eta on a log axis, c_sigma, and the evaluation loss, with the grid optimum of Eq. 1 dashed."}}
+fig = plot_dynamics_by_lr(
+    {
+        lr: (steps_seen, c_eta[lr], c_sigma[lr], loss[:, m])
+        for m, lr in enumerate(lrs)
+    },
+    c_eta_star=c_eta_star,
+    c_sigma_star=c_sigma_star,
+)
 plt.show()
 
 # %% [markdown]
@@ -170,34 +248,94 @@ T = len(steps_seen)
 window = max(2, round(0.1 * T))
 threshold = math.log(1.1) / (0.1 * config.steps)
 align_ctx = contexts_for("align", prof.n_align, n=n, d=d, C=C, seed=seed)
-settled = [lr for lr in lrs if exit_step[lr] is not None and c_eta[lr][-1] > 0 and c_sigma[lr][-1] > 0]
+settled = [
+    lr
+    for lr in lrs
+    if exit_step[lr] is not None and c_eta[lr][-1] > 0 and c_sigma[lr][-1] > 0
+]
 other = [lr for lr in lrs if exit_step[lr] is not None and lr not in settled]
 if other:
-    print("left the plateau without selection's signs (not compared): " + ", ".join(
-        f"lr {lr:g} with (c_eta, c_sigma) = ({c_eta[lr][-1]:.2f}, {c_sigma[lr][-1]:.2f})" for lr in other))
+    print(
+        "left the plateau without selection's signs (not compared):\n"
+        + "\n".join(
+            f"lr {lr:g} with (c_eta, c_sigma) = "
+            f"({c_eta[lr][-1]:.2f}, {c_sigma[lr][-1]:.2f})"
+            for lr in other
+        )
+    )
 flat_step, agreement = {}, {}
 for lr in settled:
-    start = max(int(np.searchsorted(steps_seen, exit_step[lr])), int(np.nonzero(c_eta[lr] <= 0)[0].max(initial=-1)) + 1)
-    flat_step[lr] = flattening_step(steps_seen[start:], c_eta[lr][start:], threshold=threshold, window=window)
-    agreement[lr] = alignment(run.predictor(lrs.index(lr)), lambda c: adaptive_kernel_gd_step(c, c_eta_star, c_sigma_star,
-                                                                                            include_query=include_query), align_ctx)
+    start = max(
+        int(np.searchsorted(steps_seen, exit_step[lr])),
+        int(np.nonzero(c_eta[lr] <= 0)[0].max(initial=-1)) + 1,
+    )
+    flat_step[lr] = flattening_step(
+        steps_seen[start:], c_eta[lr][start:], threshold=threshold, window=window
+    )
+    agreement[lr] = alignment(
+        run.predictor(lrs.index(lr)),
+        lambda c: adaptive_kernel_gd_step(
+            c, c_eta_star, c_sigma_star, include_query=include_query
+        ),
+        align_ctx,
+    )
 half = T // 2
-rows = [(f"lr {lr:g}", f"{exit_step[lr]:.0f}", f"{flat_step[lr]:.0f}" if flat_step[lr] is not None else "not within the run",
-         f"{c_eta[lr][-1]:.1f}", f"{c_eta[lr][-1] / c_eta_star:.3f}", f"{loss[-1, lrs.index(lr)] / loss[half, lrs.index(lr)] - 1:+.1%}",
-         f"{c_eta[lr][-1] / c_eta[lr][half] - 1:+.1%}", f"{agreement[lr].preds_diff:.3f} / {agreement[lr].cos_sim:.3f}") for lr in settled]
-comparison_table(rows, header=("learning rate", "left the plateau", "c_eta flat from", "final c_eta", "c_eta / c_eta*",
-                               "loss change, last half", "c_eta growth, last half", "vs Eq. 1 at optimum: preds diff / cos sim"))
+rows = [
+    (
+        f"lr {lr:g}",
+        f"{exit_step[lr]:.0f}",
+        f"{flat_step[lr]:.0f}"
+        if flat_step[lr] is not None
+        else "not within the run",
+        f"{c_eta[lr][-1]:.1f}",
+        f"{c_eta[lr][-1] / c_eta_star:.3f}",
+        f"{loss[-1, lrs.index(lr)] / loss[half, lrs.index(lr)] - 1:+.1%}",
+        f"{c_eta[lr][-1] / c_eta[lr][half] - 1:+.1%}",
+        f"{agreement[lr].preds_diff:.3f} / {agreement[lr].cos_sim:.3f}",
+    )
+    for lr in settled
+]
+comparison_table(
+    rows,
+    header=(
+        "learning rate",
+        "left the plateau",
+        "c_eta flat from",
+        "final c_eta",
+        "c_eta / c_eta*",
+        "loss change, last half",
+        "c_eta growth, last half",
+        "vs Eq. 1 at optimum: preds diff / cos sim",
+    ),
+)
 
 # %%
 setting = f"d={d}, {budget}, constant lr, seeds {seed}..{seed + len(lrs) - 1}"
-verdicts = [flattens_earlier_verdict(flat_step, setting=setting,
-                                     criterion=f"c_η flat (growth < 10% per tenth of the run: {threshold:.2g}/step over "
-                                               f"{window}-snapshot windows) from an earlier step for a higher rate"),
-            smaller_value_verdict({lr: float(c_eta[lr][-1]) for lr in settled}, {lr: flat_step[lr] is not None for lr in settled},
-                                  setting=setting),
-            not_converged_verdict({lr: float(c_eta[lr][-1]) for lr in settled}, region, setting=setting)]
+verdicts = [
+    flattens_earlier_verdict(
+        flat_step,
+        setting=setting,
+        criterion="c_η flat (growth < 10% per tenth of the run: "
+        f"{threshold:.2g}/step over "
+        f"{window}-snapshot windows) from an earlier step for a higher rate",
+    ),
+    smaller_value_verdict(
+        {lr: float(c_eta[lr][-1]) for lr in settled},
+        {lr: flat_step[lr] is not None for lr in settled},
+        setting=setting,
+    ),
+    not_converged_verdict(
+        {lr: float(c_eta[lr][-1]) for lr in settled}, region, setting=setting
+    ),
+]
 if d == paper.D10:
-    verdicts.append(grid_optimum_verdict(c_eta_star, region, setting=f"{prof.n_search} search contexts, {prof.grid_points}² grid"))
+    verdicts.append(
+        grid_optimum_verdict(
+            c_eta_star,
+            region,
+            setting=f"{prof.n_search} search contexts, {prof.grid_points}² grid",
+        )
+    )
 for v in verdicts:
     print(f"{v.claim}: {v.verdict}")
 
@@ -208,21 +346,53 @@ for v in verdicts:
 # `icl_lib.verdicts` feed every rule cases where it must.
 
 # %%
-assert settled, f"no learning rate left the plateau (eval loss < {plateau_fraction} log C) with selection within {config.steps} steps"
+assert settled, (
+    f"no learning rate left the plateau (eval loss < {plateau_fraction} log C) "
+    f"with selection within {config.steps} steps"
+)
 
 # %% [markdown]
 # ## Paper vs this book
 
 # %%
-table = [(f"grid optimum c_eta (d={d})", f"~{paper.D10_GRID_C_ETA:,.0f}" if d == paper.D10 else "— (the paper gives d = 10)",
-          f"{c_eta_star:.0f}", f"{prof.n_search} search contexts, {prof.grid_points}² grid"),
-         ("grid optimum c_sigma", "—", f"{c_sigma_star:.4f}", f"{prof.n_search} search contexts"),
-         ("c_eta within 0.1% of the minimum", "—", f"{region['x_low']:.0f}–{region['x_high']:.0f}",
-          "touches the grid's edge" if region["region_on_edge"] else "inside the grid")]
+table = [
+    (
+        f"grid optimum c_eta (d={d})",
+        f"~{paper.D10_GRID_C_ETA:,.0f}"
+        if d == paper.D10
+        else "— (the paper gives d = 10)",
+        f"{c_eta_star:.0f}",
+        f"{prof.n_search} search contexts, {prof.grid_points}² grid",
+    ),
+    (
+        "grid optimum c_sigma",
+        "—",
+        f"{c_sigma_star:.4f}",
+        f"{prof.n_search} search contexts",
+    ),
+    (
+        "c_eta within 0.1% of the minimum",
+        "—",
+        f"{region['x_low']:.0f}–{region['x_high']:.0f}",
+        "touches the grid's edge"
+        if region["region_on_edge"]
+        else "inside the grid",
+    ),
+]
 for lr in lrs:
-    exit_text = f"step {exit_step[lr]:.0f}" if exit_step[lr] is not None else "not within the budget"
-    table.append((f"lr {lr:g}: leaves the plateau / final (c_eta, c_sigma)", "Fig. 10",
-                  f"{exit_text} / ({c_eta[lr][-1]:.1f}, {c_sigma[lr][-1]:.3f})", setting))
+    exit_text = (
+        f"step {exit_step[lr]:.0f}"
+        if exit_step[lr] is not None
+        else "not within the budget"
+    )
+    table.append(
+        (
+            f"lr {lr:g}: leaves the plateau / final (c_eta, c_sigma)",
+            "Fig. 10",
+            f"{exit_text} / ({c_eta[lr][-1]:.1f}, {c_sigma[lr][-1]:.3f})",
+            setting,
+        )
+    )
 comparison_table(table)
 
 # %% [markdown]
@@ -232,23 +402,58 @@ comparison_table(table)
 verdict_table(verdicts)
 
 # %% tags=["hide-input"]
-metrics = {"grid_c_eta": c_eta_star, "grid_c_sigma": c_sigma_star, "grid_loss": float(grid_losses.min()),
-           "grid_near_optimal_c_eta_low": region["x_low"], "grid_near_optimal_c_eta_high": region["x_high"],
-           "grid_near_optimal_c_sigma_low": region["y_low"], "grid_near_optimal_c_sigma_high": region["y_high"],
-           "grid_optimum_on_edge": float(region["optimum_on_edge"]), "lrs_left_plateau": float(len(settled) + len(other)),
-           "lrs_compared": float(len(settled))}
+metrics = {
+    "grid_c_eta": c_eta_star,
+    "grid_c_sigma": c_sigma_star,
+    "grid_loss": float(grid_losses.min()),
+    "grid_near_optimal_c_eta_low": region["x_low"],
+    "grid_near_optimal_c_eta_high": region["x_high"],
+    "grid_near_optimal_c_sigma_low": region["y_low"],
+    "grid_near_optimal_c_sigma_high": region["y_high"],
+    "grid_optimum_on_edge": float(region["optimum_on_edge"]),
+    "lrs_left_plateau": float(len(settled) + len(other)),
+    "lrs_compared": float(len(settled)),
+}
 for m, lr in enumerate(lrs):
     tag = f"lr{lr:g}"
-    metrics |= {f"{tag}.final_eval_loss": float(loss[-1, m]), f"{tag}.final_c_eta": float(c_eta[lr][-1]),
-                f"{tag}.final_c_sigma": float(c_sigma[lr][-1])}
+    metrics |= {
+        f"{tag}.final_eval_loss": float(loss[-1, m]),
+        f"{tag}.final_c_eta": float(c_eta[lr][-1]),
+        f"{tag}.final_c_sigma": float(c_sigma[lr][-1]),
+    }
     if lr in settled:
-        metrics |= {f"{tag}.plateau_exit_step": exit_step[lr], f"{tag}.preds_diff_vs_grid_optimum": agreement[lr].preds_diff,
-                    f"{tag}.cos_sim_vs_grid_optimum": agreement[lr].cos_sim}
+        metrics |= {
+            f"{tag}.plateau_exit_step": exit_step[lr],
+            f"{tag}.preds_diff_vs_grid_optimum": agreement[lr].preds_diff,
+            f"{tag}.cos_sim_vs_grid_optimum": agreement[lr].cos_sim,
+        }
         if flat_step[lr] is not None:
             metrics[f"{tag}.c_eta_flat_from_step"] = flat_step[lr]
-run_settings = {"d": d, "C": C, "n": n, "lrs": list(lrs), "seed": seed, "device": device, "n_search": prof.n_search,
-                "grid_points": prof.grid_points, "plateau_fraction": plateau_fraction, "budget": budget,
-                "flat_threshold_per_step": threshold, "flat_window_snapshots": window, "train": config.to_dict()}
-_ = write_results(results_path, chapter="06_d10_dynamics", profile=profile, settings=run_settings, metrics=metrics,
-                  paper={"grid_c_eta": paper.D10_GRID_C_ETA} if d == paper.D10 else None, verdicts=verdicts)
-print(f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to {relative_to_book(results_path)}")
+run_settings = {
+    "d": d,
+    "C": C,
+    "n": n,
+    "lrs": list(lrs),
+    "seed": seed,
+    "device": device,
+    "n_search": prof.n_search,
+    "grid_points": prof.grid_points,
+    "plateau_fraction": plateau_fraction,
+    "budget": budget,
+    "flat_threshold_per_step": threshold,
+    "flat_window_snapshots": window,
+    "train": config.to_dict(),
+}
+_ = write_results(
+    results_path,
+    chapter="06_d10_dynamics",
+    profile=profile,
+    settings=run_settings,
+    metrics=metrics,
+    paper={"grid_c_eta": paper.D10_GRID_C_ETA} if d == paper.D10 else None,
+    verdicts=verdicts,
+)
+print(
+    f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to "
+    f"{relative_to_book(results_path)}"
+)

@@ -29,9 +29,16 @@
 
 # %% tags=["parameters"]
 profile = "book"  # the profile every chapter of this build must have run with
-results_dir = None  # folder holding the chapters' results files; None: results/ in the book's tree
-chapters = ["01_task", "02_proofs", "03_linear_vs_gd", "04_softmax_vs_kernel_gd", "05_extraction",
-            "06_d10_dynamics", "07_selection_vs_elimination"]  # chapters expected in this build
+results_dir = None  # the chapters' results files; None: results/ in the book's tree
+chapters = [
+    "01_task",
+    "02_proofs",
+    "03_linear_vs_gd",
+    "04_softmax_vs_kernel_gd",
+    "05_extraction",
+    "06_d10_dynamics",
+    "07_selection_vs_elimination",
+]  # chapters expected in this build
 
 # %% tags=["hide-input"]
 from collections import Counter
@@ -46,20 +53,40 @@ from icl_lib.verdicts import VERDICTS, verdict_table
 
 check_choice("profile", profile, tuple(PROFILES))
 results_dir = output_path(results_dir, "results")
-if not isinstance(chapters, list | tuple) or not chapters or not all(isinstance(c, str) for c in chapters):
-    raise ValueError(f"chapters={chapters!r} must be a non-empty list of chapter names, e.g. ['01_task', '02_proofs']")
+if (
+    not isinstance(chapters, list | tuple)
+    or not chapters
+    or not all(isinstance(c, str) for c in chapters)
+):
+    raise ValueError(
+        f"chapters={chapters!r} must be a non-empty list of chapter names, "
+        "e.g. ['01_task', '02_proofs']"
+    )
 files = {name: Path(results_dir) / f"{name}.json" for name in chapters}
 missing = [str(p) for p in files.values() if not p.exists()]
 if missing:
-    raise FileNotFoundError(f"results files missing (run the chapters first, e.g. `make book`): {missing}")
+    raise FileNotFoundError(
+        "results files missing (run the chapters first, e.g. `make book`): "
+        f"{missing}"
+    )
 records = {name: read_results(path) for name, path in files.items()}
-stale = {name: r["profile"] for name, r in records.items() if r["profile"] != profile}
+stale = {
+    name: r["profile"] for name, r in records.items() if r["profile"] != profile
+}
 if stale:
-    raise ValueError(f"results from another profile than {profile!r} (rerun those chapters): {stale}")
-verdicts = [v | {"chapter": name} for name, r in records.items() for v in r["verdicts"]]
+    raise ValueError(
+        f"results from another profile than {profile!r} "
+        f"(rerun those chapters): {stale}"
+    )
+verdicts = [
+    v | {"chapter": name} for name, r in records.items() for v in r["verdicts"]
+]
 tally = Counter(v["verdict"] for v in verdicts)
-print(f"{len(records)} chapters, profile {profile!r}: {len(verdicts)} claims checked, "
-      + ", ".join(f"{tally[v]} {v}" for v in VERDICTS if tally[v]))
+print(
+    f"{len(records)} chapters, profile {profile!r}: "
+    f"{len(verdicts)} claims checked:\n"
+    + ", ".join(f"{tally[v]} {v}" for v in VERDICTS if tally[v])
+)
 
 # %% [markdown]
 # ## The claims, verdict first
@@ -71,22 +98,42 @@ verdict_table(verdicts, chapter=True)
 # The introduction shows the same verdicts in short; this cell writes them for it.
 
 # %%
-short = Table(("verdict", "the paper's claim", "chapter"),
-              [(v["verdict"] + (" (budget)" if v["budget_dependent"] else ""), f"{v['title']} ({v['source']})",
-                f"{{doc}}`{v['chapter'][:2]} <../executed/{v['chapter']}>`") for v in verdicts])
+short = Table(
+    ("verdict", "the paper's claim", "chapter"),
+    [
+        (
+            v["verdict"] + (" (budget)" if v["budget_dependent"] else ""),
+            f"{v['title']} ({v['source']})",
+            f"{{doc}}`{v['chapter'][:2]} <../executed/{v['chapter']}>`",
+        )
+        for v in verdicts
+    ],
+)
 _ = (Path(results_dir) / "verdicts.md").write_text(short.markdown() + "\n")
 
 
 # %% [markdown]
 # ## Every number the chapters wrote
 
+
 # %%
 def fmt(value: float) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-rows = [(f"{name}: {key}", fmt(r["paper"][key]) if key in r["paper"] else "", fmt(value), r["profile"])
-        for name, r in records.items() for key, value in sorted(r["metrics"].items())]
+rows = [
+    (
+        f"{name}: {key}",
+        fmt(r["paper"][key]) if key in r["paper"] else "",
+        fmt(value),
+        r["profile"],
+    )
+    for name, r in records.items()
+    for key, value in sorted(r["metrics"].items())
+]
 metrics_table = Table(("quantity", "paper", "this book", "profile"), rows)
-HTML(f"<details><summary>All {len(rows)} metrics ({sum(bool(r[1]) for r in rows)} with a paper value)</summary>"
-     f"{metrics_table._repr_html_()}</details>")
+HTML(
+    f"<details><summary>All {len(rows)} metrics "
+    f"({sum(bool(r[1]) for r in rows)} with a paper value)</summary>"
+    f"{metrics_table._repr_html_()}</details>"
+)

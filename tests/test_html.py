@@ -170,3 +170,69 @@ def test_the_status_page_lists_every_chapter_with_its_wall_time(browser):
     assert all(" s" in row for row in chapters)
     assert "Machine:" in page.inner_text("main") and "sampler version" in page.inner_text("main")
     page.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("page_path", CHAPTERS)
+def test_figures_fit_the_column_and_are_described(browser, page_path, width):
+    """Every figure is drawn for the text column: at 1280 px it is shown at (nearly) its own size,
+    neither wider than the column nor shrunk (text 5-7 px high when it was); at phone width it
+    scales down to the screen. Its alt text describes it (not a file name)."""
+    page, _ = _open(browser, page_path, width=width, height=900)
+    figures = page.eval_on_selector_all("main .cell_output img", """els => els.map(e => ({
+        shown: e.getBoundingClientRect().width, own: parseFloat(e.style.width) || e.naturalWidth,
+        ratio: e.naturalWidth / e.naturalHeight,
+        aspect: e.getBoundingClientRect().width / e.getBoundingClientRect().height,
+        column: e.closest('.cell_output').getBoundingClientRect().width, alt: e.alt || ''}))""")
+    assert figures
+    for f in figures:
+        assert f["shown"] <= f["column"] + 1, f"a figure is wider than the column: {f}"
+        if width == 1280:
+            assert f["shown"] >= 0.97 * f["own"], f"a figure is shrunk to fit: {f}"
+        assert abs(f["aspect"] / f["ratio"] - 1) < 0.02, f"a figure is distorted: {f}"
+        assert len(f["alt"]) > 40 and not f["alt"].endswith(".png"), f"alt text: {f['alt']!r}"
+    page.close()
+
+
+@pytest.mark.parametrize("page_path", [*CHAPTERS, "executed/99_summary.html"])
+def test_no_code_or_output_scrolls_sideways(browser, page_path):
+    """At 1280 px every visible code cell and printed output fits the column."""
+    page, _ = _open(browser, page_path)
+    wide = page.eval_on_selector_all("main div.cell pre", """els => els
+        .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+        .map(e => e.innerText.split('\\n').sort((a, b) => b.length - a.length)[0])""")
+    assert wide == [], f"{len(wide)} blocks scroll sideways, e.g. {wide[:3]}"
+    page.close()
+
+
+@pytest.mark.parametrize("page_path", CHAPTERS)
+def test_chapter_pages_link_the_paper_and_their_source(browser, page_path):
+    """The header links the paper; the download menu offers the chapter's py:percent source, the
+    very file in notebooks/; papermill's parameters cell is folded, with the run's values inside."""
+    page, outside = _open(browser, page_path)
+    assert page.locator("a.btn-paper-button").count() >= 1
+    href = page.locator("a.btn-download-py-button").get_attribute("href")
+    name = Path(page_path).stem
+    assert href.endswith(f"_sources/executed/{name}.py")
+    target = (HTML / page_path).parent / href
+    assert target.read_text() == (ROOT / "notebooks" / f"{name}.py").read_text()
+    injected = page.locator("div.cell.tag_injected-parameters")
+    assert injected.count() == 1
+    assert not injected.locator("div.cell_input pre").is_visible(), "the injected parameters are not folded"
+    assert "profile" in injected.inner_text() or injected.locator("details").count() == 1
+    page.close()
+
+
+def test_figures_are_numbered_per_chapter_and_cited_by_number(browser):
+    """Book figures are "Fig. <chapter>.<n>", apart from the paper's "Figure N"; a caption that
+    regenerates one of the paper's figures says so, and the prose links figures by number."""
+    page, _ = _open(browser, "executed/01_task.html")
+    captions = page.eval_on_selector_all("main figure figcaption", "els => els.map(e => e.innerText)")
+    assert captions[0].startswith("Fig. 1.1") and "Paper Figure 1, regenerated" in captions[0]
+    links = page.eval_on_selector_all("main a.reference.internal[href='#fig-task-contexts']", "els => els.map(e => e.innerText)")
+    assert "Fig. 1.1" in links
+    page.close()
+    page, _ = _open(browser, "executed/05_extraction.html")
+    captions = page.eval_on_selector_all("main figure figcaption", "els => els.map(e => e.innerText)")
+    assert any(c.startswith("Fig. 5.") and "Paper Figure 7, regenerated" in c for c in captions)
+    page.close()

@@ -51,3 +51,30 @@ def test_ruff_is_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "icl_lib", "tests", "notebooks", "benchmarks"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_chapter_code_fits_the_book_column():
+    """The book's text column holds 84 characters of code (book/_static/book.css): every line of
+    every code cell fits it, and the chapters are formatted to that width (notebooks/ruff.toml)."""
+    long = [f"{source.name}: {line}" for source in SOURCES for cell in jupytext.read(source).cells
+            if cell.cell_type == "code" for line in cell.source.splitlines() if len(line) > 84]
+    assert long == []
+    assert re.search(r"^line-length = 84$", (ROOT / "notebooks" / "ruff.toml").read_text(), re.M)
+    assert "font-size: 0.78rem" in (ROOT / "book" / "_static" / "book.css").read_text()
+    result = subprocess.run([sys.executable, "-m", "ruff", "format", "--check", "notebooks"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_every_figure_has_a_name_a_caption_and_alt_text(source):
+    """Each figure cell is a numbered figure the prose can cite ({numref}), with a caption, and alt
+    text that describes it; a caption that names one of the paper's figures says "Paper Figure"."""
+    for cell in jupytext.read(source).cells:
+        if "plt.show()" not in cell.source:
+            continue
+        meta = cell.metadata.get("mystnb", {})
+        figure, image = meta.get("figure", {}), meta.get("image", {})
+        assert figure.get("name", "").startswith("fig-") and len(figure.get("caption", "")) > 40, cell.source[:80]
+        assert len(image.get("alt", "")) > 40, f"{figure.get('name')}: no alt text"
+        assert not re.search(r"(?<!Paper )(?<!paper's )\bFigures? \d", figure["caption"].split(":")[0]), figure["caption"]
