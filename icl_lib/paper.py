@@ -131,6 +131,13 @@ CLAIMS = {
         " (Equation 1)",
         "Section 4, Figure 4, Appendix F / Figure 6",
     ),
+    "adaptive_not_simpler": Claim(
+        "Trained softmax SA is Eq. 1, not a simpler GD step",
+        "softmax self-attention implements a step of functional gradient descent in the Radial Basis "
+        "Function (RBF) kernel feature space (kernel GD); furthermore, it benefits from having a context-"
+        "adaptive learning rate",
+        "Section 1",
+    ),
     "extracted_d3": Claim(
         "At d = 3 the trained model has c_η = 7.15, c_σ = 31.07",
         "the effective values of c_η, c_σ we extracted (c_η = 7.15, c_σ = 31.07)",

@@ -27,7 +27,7 @@ __all__ = [
     "plot_region_uniformity", "plot_deviations", "plot_alignment_through_training", "plot_per_context_scatter",
     "plot_search_curve", "plot_loss_through_training", "plot_grid_heatmaps", "plot_weight_products",
     "plot_coefficients_through_training", "ALGORITHM_COLOURS", "plot_algorithm_counts", "plot_algorithm_coefficients",
-    "plot_attention_by_closeness", "plot_dynamics_by_lr",
+    "plot_attention_by_closeness", "plot_dynamics_by_lr", "plot_controls",
 ]
 
 COLUMN_WIDTH = 6.5  # inches: at 100 dpi, with the 0.1-inch margins of a tight bounding box, within the 672-px column
@@ -259,14 +259,14 @@ def plot_search_curve(grids: dict[int, tuple[torch.Tensor, torch.Tensor, float]]
 
 
 def plot_loss_through_training(curves: dict[int, dict[str, tuple[list[int], list[float]]]], *, reference: dict[int, float],
-                               titles: dict[int, str] | None = None):
+                               titles: dict[int, str] | None = None, reference_label: str = "Eq. 1 at the grid optimum"):
     """Evaluation loss vs step, one panel per d on one shared y-axis, one line per run (the same label is
     the same kind of run in every panel); the dashed line is the best one-step baseline."""
     fig, axes = _grid(len(curves), panel_height=2.5, sharey=True)
     for ax, (d, runs) in zip(axes, sorted(curves.items()), strict=True):
         for label, (steps, losses) in runs.items():
             ax.plot(steps, losses, label=label)
-        ax.axhline(reference[d], color="black", ls="--", lw=1, label="Eq. 1 at the grid optimum")
+        ax.axhline(reference[d], color="black", ls="--", lw=1, label=reference_label)
         ax.set_title((titles or {}).get(d, f"d = {d}"), fontsize=10)
         ax.set_ylim(bottom=0)
     for ax in axes[-2:]:
@@ -323,20 +323,26 @@ def plot_weight_products(steps: list[int], qk: torch.Tensor, ov: torch.Tensor, d
     return fig
 
 
-def plot_coefficients_through_training(curves: dict[int, tuple[list[int], torch.Tensor, torch.Tensor]]):
+def plot_coefficients_through_training(curves: dict[int, tuple[list[int], torch.Tensor, torch.Tensor]], *,
+                                       reference: dict[int, tuple[float, float]] | None = None, reference_label: str = "",
+                                       titles: dict[int, str] | None = None):
     """Figure 9: c_sigma and c_eta read off the weights through training, one panel per d, on a
-    symmetric-log axis (linear within ±0.1): the two differ by orders of magnitude and start near 0."""
+    symmetric-log axis (linear within ±0.1): the two differ by orders of magnitude and start near 0.
+    `reference` (c_eta, c_sigma) per d are drawn dashed, in the same colours (e.g. another run's final values)."""
     fig, axes = _grid(len(curves), panel_height=2.5, sharex=True)
     for ax, (d, (steps, c_eta, c_sigma)) in zip(axes, sorted(curves.items()), strict=True):
-        ax.plot(steps, c_sigma.numpy(), label=r"$c_\sigma$", color=CLASS_COLOURS[1])
-        ax.plot(steps, c_eta.numpy(), label=r"$c_\eta$", color=CLASS_COLOURS[0])
+        ax.plot(steps, np.asarray(c_sigma), label=r"$c_\sigma$", color=CLASS_COLOURS[1])
+        ax.plot(steps, np.asarray(c_eta), label=r"$c_\eta$", color=CLASS_COLOURS[0])
+        if reference and d in reference:
+            ax.axhline(reference[d][1], color=CLASS_COLOURS[1], ls="--", lw=1)
+            ax.axhline(reference[d][0], color=CLASS_COLOURS[0], ls="--", lw=1, label=reference_label or None)
         ax.set_yscale("symlog", linthresh=0.1)
-        ax.set_title(f"d = {d}")
+        ax.set_title((titles or {}).get(d, f"d = {d}"), fontsize=10)
     for ax in axes[-2:]:
         ax.set_xlabel("training step")
     for ax in axes[::2]:
         ax.set_ylabel("value read off the weights")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
     return fig
 
 
@@ -420,4 +426,26 @@ def plot_dynamics_by_lr(curves: dict[float, tuple[list[int], np.ndarray, np.ndar
     bottom.set_ylim(bottom=0)
     bottom.set_xlabel("training step")
     top.legend(frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.0))
+    return fig
+
+
+STEP_COLOURS = {"Eq. 1": "#1f77b4", "Eq. 3": "#2ca02c", "Eq. 2": "#d62728"}
+
+
+def plot_controls(values: dict[int, dict[str, dict[str, list[float]]]]):
+    """The trained models against Eq. 1 and the simpler steps (chapter 4's controls): one row per d,
+    preds diff (left) and cos sim (right); a dot per seed, a bar at the mean, one column per step."""
+    use_style()
+    dims = sorted(values)
+    fig, axes = plt.subplots(len(dims), 2, figsize=(COLUMN_WIDTH, 1.9 * len(dims) + 0.4), squeeze=False, sharex=True)
+    for row, d in zip(axes, dims, strict=True):
+        for ax, metric, label in ((row[0], "preds_diff", "preds diff"), (row[1], "cos_sim", "cos sim")):
+            for i, (step, metrics) in enumerate(values[d].items()):
+                seeds = np.asarray(metrics[metric], dtype=float)
+                colour = STEP_COLOURS.get(step, LINE_COLOURS[i % len(LINE_COLOURS)])
+                ax.scatter(np.full(seeds.size, i) + np.linspace(-0.12, 0.12, seeds.size), seeds, s=18, color=colour, zorder=3)
+                ax.hlines(seeds.mean(), i - 0.25, i + 0.25, color=colour, lw=2)
+            ax.set_xticks(range(len(values[d])), list(values[d]))
+            ax.set_title(f"d = {d}: {label}", fontsize=10)
+            ax.set_xlim(-0.5, len(values[d]) - 0.5)
     return fig

@@ -13,7 +13,8 @@
   Tests check the two against each other, and the trainer against a plain twin.
 - A run lives in `runs/<key>/`, where the key hashes the full config and the library version;
   a finished run is loaded, not retrained; a changed config gets another key. Writes are atomic.
-Chapters: `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`, `05_extraction`, `06_d10_dynamics`, `07_selection_vs_elimination`.
+Chapters: `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`, `05_extraction`, `06_d10_dynamics`,
+`07_selection_vs_elimination`, `08_recipe`.
 """
 
 from __future__ import annotations

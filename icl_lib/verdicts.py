@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.stats import mannwhitneyu
+from scipy.stats import t as student_t
 
 from icl_lib import paper
 from icl_lib.paper import CLAIMS
@@ -25,9 +27,10 @@ from icl_lib.validation import check_choice
 __all__ = [
     "VERDICTS", "Verdict", "verdict_table", "verdict_from", "all_hold", "within_relative", "wilson_interval",
     "majority", "compare_proportions", "strictly_decreasing", "growth_rate", "flattening_step", "near_optimal_region",
-    "plateau_exit_step",
+    "plateau_exit_step", "loss_settled", "samples_differ", "paired_interval", "EQ1_CLOSER", "OTHER_CLOSER", "CANNOT_TELL",
+    "compare_with_eq1",
     "task_verdict", "construction_verdict", "alignment_verdict", "extracted_d3_verdict", "extraction_works_verdict",
-    "dynamics_by_d_verdict", "flattens_earlier_verdict", "smaller_value_verdict", "not_converged_verdict",
+    "controls_verdict", "dynamics_by_d_verdict", "flattens_earlier_verdict", "smaller_value_verdict", "not_converged_verdict",
     "grid_optimum_verdict", "selection_majority_verdict", "elimination_low_c_verdict",
 ]
 
@@ -153,6 +156,57 @@ def compare_proportions(successes_a: int, trials_a: int, successes_b: int, trial
     return REPRODUCED if low_a > high_b else NOT_REPRODUCED if high_a < low_b else NOT_RESOLVED
 
 
+def loss_settled(losses: Sequence[float], *, tolerance: float) -> bool | None:
+    """Has a run's evaluation loss settled? The mean over its last quarter of evaluations is below the
+    mean over the quarter before by less than `tolerance` (relative). None with fewer than 8 evaluations."""
+    x = np.asarray(losses, dtype=float)
+    if x.size < 8:
+        return None
+    q = x.size // 4
+    before, last = float(x[-2 * q:-q].mean()), float(x[-q:].mean())
+    return bool(np.isfinite(last) and before - last < tolerance * before)
+
+
+def samples_differ(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.01) -> bool | None:
+    """Do two samples (e.g. a value over the seeds of two settings) differ in location? A two-sided
+    Mann-Whitney U test at level `alpha`; None with fewer than three values on either side."""
+    if len(a) < 3 or len(b) < 3:
+        return None
+    return bool(mannwhitneyu(a, b, alternative="two-sided").pvalue < alpha)
+
+
+def paired_interval(differences: Sequence[float], *, confidence: float = 0.95) -> tuple[float, float, float]:
+    """The mean of paired differences (one per seed) and its Student-t interval: (mean, low, high)."""
+    x = np.asarray(differences, dtype=float)
+    if x.size < 2 or not np.isfinite(x).all():
+        raise ValueError(f"need two or more finite differences, got {list(differences)}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence!r} must be in (0, 1)")
+    half = float(student_t.ppf(0.5 + confidence / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    return float(x.mean()), float(x.mean()) - half, float(x.mean()) + half
+
+
+EQ1_CLOSER, OTHER_CLOSER, CANNOT_TELL = "Eq. 1 closer", "the other step closer", "cannot tell apart"
+# the alignment metrics compared, and the sign of "closer" for each: a lower preds diff, a higher cos sim
+CLOSER_SIGN = {"preds_diff": -1.0, "cos_sim": 1.0}
+
+
+def compare_with_eq1(eq1: dict[str, Sequence[float]], other: dict[str, Sequence[float]], *,
+                     confidence: float = 0.95) -> tuple[str, dict[str, tuple[float, float, float]]]:
+    """Which step describes the trained models better, seed by seed? For each metric of CLOSER_SIGN,
+    the paired interval of (other - Eq. 1) over seeds. Eq. 1 is closer when some metric's interval
+    lies on Eq. 1's side of 0 and none on the other's; the other step is closer in the mirror case;
+    otherwise the data cannot tell them apart. Returns the outcome and the intervals."""
+    intervals = {m: paired_interval([b - a for a, b in zip(eq1[m], other[m], strict=True)], confidence=confidence)
+                 for m in CLOSER_SIGN}
+    # each interval turned into "how much closer Eq. 1 is": > 0 on Eq. 1's side
+    favour = [sorted((-sign * intervals[m][1], -sign * intervals[m][2])) for m, sign in CLOSER_SIGN.items()]
+    eq1_side = any(low > 0 for low, _ in favour)
+    other_side = any(high < 0 for _, high in favour)
+    outcome = EQ1_CLOSER if eq1_side and not other_side else OTHER_CLOSER if other_side and not eq1_side else CANNOT_TELL
+    return outcome, intervals
+
+
 def strictly_decreasing(values: Sequence[float]) -> bool | None:
     """Whether values (in the order of an increasing parameter) strictly decrease; None with fewer than two."""
     if len(values) < 2:
@@ -264,6 +318,20 @@ def extraction_works_verdict(at_extracted: dict[str, float], off: dict[str, floa
             f"off: cos sim {off['cos_sim']:.4f}, preds diff {off['preds_diff']:.4f}")
     return Verdict("extraction_works", ours, f"cos sim at the extracted values > {min_cos:g} and their preds diff below "
                    "that of the off values", setting, verdict_from(holds), budget_dependent=True)
+
+
+def controls_verdict(outcomes: dict[int, dict[str, str]], *, setting: str, confidence: float = 0.95) -> Verdict:
+    """Is the trained softmax model Eq. 1 rather than a simpler step (chapter 4's controls)? From
+    `compare_with_eq1` per d and per simpler step: "reproduced" when Eq. 1 is closer to the models
+    than every simpler step at every d; "not reproduced" when a simpler step is closer at some d;
+    "not resolved" when at some d the seeds cannot tell Eq. 1 from a simpler step."""
+    found = [o for per_d in outcomes.values() for o in per_d.values()]
+    verdict = (NOT_TESTABLE if not found else NOT_REPRODUCED if OTHER_CLOSER in found
+               else NOT_RESOLVED if CANNOT_TELL in found else REPRODUCED)
+    ours = "; ".join(f"d={d}: " + ", ".join(f"vs {step}: {o}" for step, o in per_d.items()) for d, per_d in outcomes.items())
+    criterion = (f"at every d, for every simpler step, the {confidence:.0%} paired t-interval over seeds of its preds diff "
+                 "or cos sim minus Eq. 1's lies on Eq. 1's side of 0 (and none on the other's)")
+    return Verdict("adaptive_not_simpler", ours, criterion, setting, verdict, budget_dependent=True)
 
 
 def dynamics_by_d_verdict(final: dict[int, tuple[float, float]], *, setting: str) -> Verdict:

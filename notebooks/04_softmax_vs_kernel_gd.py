@@ -43,21 +43,25 @@ steps = None  # training steps; None: the profile's (book: 3000, paper: 2,000,00
 lr = None  # peak lr; None: the profile's (book 3e-2 warm-up + cosine; paper per d)
 batch_size = None  # contexts per step; None: the profile's (paper: 2048)
 compare_paper_lr = True  # also train at the paper's constant lr, same budget
+control_seeds = None  # seeds behind the controls; None: the profile's (book: 3)
 device = "auto"  # cpu | cuda | auto
 
 # %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 from IPython.display import display
 
 from icl_lib import paper
 from icl_lib.baselines import (
     adaptive_grid,
     adaptive_kernel_gd_step,
+    gd_step,
     grid_search_adaptive,
     grid_search_kernel_gd,
     kernel_gd_step,
+    line_search_gd,
     log_grid,
 )
 from icl_lib.extraction import extract_c_eta_c_sigma
@@ -70,6 +74,7 @@ from icl_lib.metrics import (
 )
 from icl_lib.plotting import (
     plot_alignment_through_training,
+    plot_controls,
     plot_grid_heatmaps,
     plot_loss_through_training,
     plot_per_context_scatter,
@@ -79,8 +84,17 @@ from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
 from icl_lib.training import budget_text, config_from_profile, resolve_device, train
-from icl_lib.validation import check_bool
-from icl_lib.verdicts import alignment_verdict, near_optimal_region, verdict_table
+from icl_lib.validation import check_bool, check_positive_int
+from icl_lib.verdicts import (
+    CANNOT_TELL,
+    EQ1_CLOSER,
+    OTHER_CLOSER,
+    alignment_verdict,
+    compare_with_eq1,
+    controls_verdict,
+    near_optimal_region,
+    verdict_table,
+)
 
 results_path = output_path(results_path, "results/04_softmax_vs_kernel_gd.json")
 runs_dir = output_path(runs_dir, "runs")
@@ -99,7 +113,7 @@ device = resolve_device(device)
 dims = list(dims or prof.dims)
 
 
-def softmax_config(d, include_query, **changes):
+def softmax_config(d, include_query, seeds=None, **changes):
     """The chapter's run for d; `changes` replace the profile's settings."""
     return config_from_profile(
         "softmax",
@@ -107,7 +121,7 @@ def softmax_config(d, include_query, **changes):
         prof.training_settings("softmax", d) | changes,
         C=C,
         n=n,
-        seeds=(seed,),
+        seeds=seeds or (seed,),
         steps=steps,
         batch_size=batch_size,
         lr=None if "lr" in changes else lr,
@@ -530,6 +544,149 @@ verdict = alignment_verdict(
 )
 
 # %% [markdown]
+# ## Controls: could a simpler step describe the model as well?
+#
+# The alignment above compares the trained model with Eq. 1 only. Two simpler steps might describe
+# it as well: the linear GD step of Eq. 2 (its $\eta$ line-searched on the search contexts, as in
+# chapter 3) and RBF kernel GD with a fixed learning rate, Eq. 3 (its $(\eta, \sigma^2)$
+# grid-searched above); Appendix A discusses how Eq. 1 differs from the latter. Each step is aligned
+# with the trained models by the same metrics on the same contexts. To tell a difference from
+# noise, `control_seeds` models are trained per d in the book's reading: the chapter's run and
+# `control_seeds - 1` more, each with its own initialisation and its own stream of training data.
+# A simpler step is compared with Eq. 1 seed by seed: the 95% paired t-interval of the difference
+# of each metric (`icl_lib.verdicts.compare_with_eq1`).
+
+# %%
+n_controls = control_seeds or prof.control_seeds
+check_positive_int("control_seeds", n_controls, minimum=2)
+extra_seeds = tuple(seed + 1 + i for i in range(n_controls - 1))
+extra = {
+    d: train(
+        softmax_config(d, INCLUDE_QUERY, seeds=extra_seeds, shared_data=False),
+        runs_dir=runs_dir,
+        device=device,
+    )
+    for d in dims
+}
+eta_grid = log_grid(*paper.GD_ETA_EXPONENTS, prof.grid_points)
+gd_eta = {d: line_search_gd(search[d], eta_grid)[0] for d in dims}
+
+
+def simpler_steps(d):
+    """Eq. 1 and the two simpler steps, each at its own optimum, as predictors."""
+    eta, sigma2, _ = kernel_gd[d]
+    return {
+        "Eq. 1": eq1(d, INCLUDE_QUERY),
+        "Eq. 3": lambda c: kernel_gd_step(c, eta, RBFKernel(sigma2)),
+        "Eq. 2": lambda c: gd_step(c, gd_eta[d]),
+    }
+
+
+controls, step_loss, model_loss = {}, {}, {}
+for d in dims:
+    models = [runs[(d, INCLUDE_QUERY)].predictor()]
+    models += [extra[d].predictor(m) for m in range(n_controls - 1)]
+    y = eval_ctx[d].y_query
+    model_loss[d] = [
+        float(per_context_loss(m(eval_ctx[d]).detach(), y).mean()) for m in models
+    ]
+    controls[d], step_loss[d] = {}, {}
+    for name, step in simpler_steps(d).items():
+        rows = [alignment(model, step, align_ctx[d]) for model in models]
+        controls[d][name] = {
+            metric: [getattr(r, metric) for r in rows]
+            for metric in ("preds_diff", "cos_sim", "model_diff")
+        }
+        step_loss[d][name] = float(per_context_loss(step(eval_ctx[d]), y).mean())
+outcomes, intervals = {}, {}
+for d in dims:
+    outcomes[d] = {}
+    for name in ("Eq. 3", "Eq. 2"):
+        outcomes[d][name], intervals[(d, name)] = compare_with_eq1(
+            controls[d]["Eq. 1"], controls[d][name]
+        )
+print(
+    "eta of Eq. 2 (line search): "
+    + ", ".join(f"d={d}: {gd_eta[d]:.2f}" for d in dims)
+)
+
+
+def spread(values):
+    return f"{np.mean(values):.4f} ({min(values):.4f}–{max(values):.4f})"
+
+
+Table(
+    (
+        "d",
+        "step",
+        "preds diff",
+        "cos sim",
+        "model diff",
+        "held-out loss",
+        "vs Eq. 1",
+    ),
+    [
+        (
+            str(d),
+            name,
+            spread(v["preds_diff"]),
+            spread(v["cos_sim"]),
+            spread(v["model_diff"]),
+            f"{step_loss[d][name]:.4f}",
+            outcomes[d].get(name, "—"),
+        )
+        for d in dims
+        for name, v in controls[d].items()
+    ],
+)
+
+# %% mystnb={"figure": {"caption": "The trained softmax models (one dot per seed, the bar at their mean) against Eq. 1 at its grid optimum, RBF kernel GD with a fixed learning rate (Eq. 3) and the linear GD step (Eq. 2), each at its own optimum: preds diff (left, lower is closer) and cos sim of the sensitivities (right, higher is closer), per d.", "name": "fig-softmax-controls"}, "image": {"alt": "One row of two dot plots per dimension: preds diff and cos sim of the trained models against Eq. 1, Eq. 3 and Eq. 2, one dot per seed with a bar at the mean."}}
+fig = plot_controls({d: controls[d] for d in dims})
+plt.show()
+
+# %% [markdown]
+# What the seeds can tell, per d, and what it means for the paper's claim there (computed from the
+# intervals; "closer" means a lower preds diff or a higher cos sim, for every seed on average):
+
+# %%
+MEANING = {
+    (
+        "Eq. 3",
+        EQ1_CLOSER,
+    ): "the context-adaptive rate is needed to describe the models",
+    (
+        "Eq. 3",
+        CANNOT_TELL,
+    ): "a fixed-rate RBF step describes the models as well as Eq. 1 "
+    "(the adaptive rate is not shown to matter here)",
+    (
+        "Eq. 3",
+        OTHER_CLOSER,
+    ): "a fixed-rate RBF step describes the models better than Eq. 1",
+    ("Eq. 2", EQ1_CLOSER): "the RBF kernel is needed",
+    (
+        "Eq. 2",
+        CANNOT_TELL,
+    ): "the linear GD step describes the models as well as Eq. 1",
+    (
+        "Eq. 2",
+        OTHER_CLOSER,
+    ): "the linear GD step describes the models better than Eq. 1",
+}
+for d in dims:
+    print(f"d={d}:")
+    for name, outcome in outcomes[d].items():
+        pd_mean, pd_low, pd_high = intervals[(d, name)]["preds_diff"]
+        print(
+            f"  vs {name}: {outcome} (preds diff {pd_mean:+.4f} "
+            f"[{pd_low:+.4f}, {pd_high:+.4f}]); {MEANING[(name, outcome)]}"
+        )
+control_verdict = controls_verdict(
+    outcomes,
+    setting=f"{budget}, {n_controls} seeds per d, N = {prof.n_align} contexts",
+)
+
+# %% [markdown]
 # ## Paper vs this book
 #
 # The paper shows these results as figures; the numbers it states are the learning rates and
@@ -588,7 +745,7 @@ comparison_table(rows)
 # must reject). The assertions above check the other reading too.
 
 # %%
-verdict_table([verdict])
+verdict_table([verdict, control_verdict])
 
 # %% tags=["hide-input"]
 metrics = {}
@@ -604,6 +761,11 @@ for (d, iq), f in final.items():
         f"{tag}.c_sigma_extracted": extracted[(d, iq)][1],
     }
 for d in dims:
+    for name, v in controls[d].items():
+        key = name.replace("Eq. ", "eq")
+        metrics |= {f"d{d}.{m}.{key}": float(np.mean(v[m])) for m in v}
+        metrics[f"d{d}.loss.{key}"] = step_loss[d][name]
+    metrics[f"d{d}.loss.sa_seeds"] = float(np.mean(model_loss[d]))
     metrics |= {
         f"d{d}.loss_sa": mean_loss[d][0],
         f"d{d}.loss_eq1": mean_loss[d][1],
@@ -627,15 +789,16 @@ settings = {
     "grid_points": prof.grid_points,
 }
 settings["include_query_reading"] = INCLUDE_QUERY
+settings["control_seeds"] = [seed, *extra_seeds]
 _ = write_results(
     results_path,
     chapter="04_softmax_vs_kernel_gd",
     profile=profile,
     settings=settings,
     metrics=metrics,
-    verdicts=[verdict],
+    verdicts=[verdict, control_verdict],
 )
 print(
-    f"wrote {len(metrics)} metrics and 1 verdict to "
+    f"wrote {len(metrics)} metrics and 2 verdicts to "
     f"{relative_to_book(results_path)}"
 )

@@ -127,3 +127,14 @@ def test_the_schematic_is_drawn_for_d_2_only():
     with pytest.raises(ValueError, match="d = 2"):
         pl.plot_context_schematic(ax, contexts_for("figure", 1, n=6, d=3, C=3))
     plt.close(fig)
+
+
+def test_controls_show_every_seed_of_every_step():
+    values = {d: {step: {"preds_diff": [0.1, 0.2, 0.3], "cos_sim": [0.9, 0.95, 0.99]} for step in ("Eq. 1", "Eq. 3", "Eq. 2")}
+              for d in (3, 10)}
+    fig = pl.plot_controls(values)
+    assert len(fig.axes) == 4 and fig.get_size_inches()[0] <= pl.COLUMN_WIDTH
+    assert all(len(ax.collections) >= 3 for ax in fig.axes)  # a dot cloud per step
+    fig.canvas.draw()
+    assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == ["Eq. 1", "Eq. 3", "Eq. 2"]
+    plt.close(fig)

@@ -5,8 +5,17 @@ import math
 import pytest
 
 from icl_lib import paper
-from icl_lib.readings import INCLUDE_QUERY, closer_variant, grid_optima_by_variant, log_distance_to_paper
+from icl_lib.readings import (
+    INCLUDE_QUERY,
+    INIT_MODE,
+    LITERAL_INIT_MODE,
+    closer_variant,
+    grid_optima_by_variant,
+    init_reading_choice,
+    log_distance_to_paper,
+)
 from icl_lib.streams import contexts_for
+from icl_lib.training import TrainConfig
 
 
 def test_the_query_variant_evidence_still_agrees():
@@ -24,3 +33,16 @@ def test_log_distance():
     assert log_distance_to_paper(-7.0, 31.0) == math.inf  # an elimination model never reads as the paper's
     assert closer_variant({True: (8.8, 34.7), False: (6.97, 33.9)}) is False
     assert closer_variant({True: (7.2, 31.0), False: (-7.0, -31.0)}) is True
+
+
+def test_the_initialisation_reading_is_kept_only_where_nothing_learned_differs():
+    same = {"algorithm": False, "c_eta": False, "c_sigma": False, "plateau exit": True}
+    assert init_reading_choice(same) == LITERAL_INIT_MODE == "multiplier"
+    for learned in ("algorithm", "c_eta", "c_sigma"):
+        assert init_reading_choice(same | {learned: True}) is None
+    with pytest.raises(ValueError, match="c_sigma"):
+        init_reading_choice({"algorithm": False, "c_eta": False})
+
+
+def test_the_library_default_is_the_books_initialisation_reading():
+    assert TrainConfig(kind="softmax", d=3, steps=10, lr=1e-3, clip=1.0).init_mode == INIT_MODE

@@ -8,11 +8,16 @@ import pytest
 from icl_lib.paper import CLAIMS
 from icl_lib.results import read_results, write_results
 from icl_lib.verdicts import (
+    CANNOT_TELL,
+    EQ1_CLOSER,
+    OTHER_CLOSER,
     Verdict,
     alignment_verdict,
     all_hold,
     compare_proportions,
+    compare_with_eq1,
     construction_verdict,
+    controls_verdict,
     dynamics_by_d_verdict,
     elimination_low_c_verdict,
     extracted_d3_verdict,
@@ -21,9 +26,12 @@ from icl_lib.verdicts import (
     flattens_earlier_verdict,
     grid_optimum_verdict,
     growth_rate,
+    loss_settled,
     majority,
     near_optimal_region,
     not_converged_verdict,
+    paired_interval,
+    samples_differ,
     selection_majority_verdict,
     smaller_value_verdict,
     strictly_decreasing,
@@ -236,3 +244,49 @@ def test_selection_verdicts_use_intervals():
     assert elimination_low_c_verdict((2, 3, 20), (5, 1, 20), setting="s").verdict == "not resolved"
     assert elimination_low_c_verdict((2, 0, 20), (5, 12, 20), setting="s").verdict == "not reproduced"
     assert elimination_low_c_verdict((5, 0, 20), (5, 0, 20), setting="s").verdict == "not testable"  # no lower C swept
+
+
+def test_paired_interval_is_students():
+    mean, low, high = paired_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and (high - mean) == pytest.approx(4.302652729911275 * 1.0 / math.sqrt(3))
+    assert paired_interval([1.0, 3.0], confidence=0.5)[2] == pytest.approx(2.0 + 1.0)  # t_{0.75, 1} = 1
+    with pytest.raises(ValueError):
+        paired_interval([1.0])
+
+
+def test_compare_with_eq1_decides_each_way():
+    eq1 = {"preds_diff": [0.02, 0.03, 0.025], "cos_sim": [0.99, 0.98, 0.99]}
+    worse = {"preds_diff": [0.20, 0.25, 0.22], "cos_sim": [0.80, 0.70, 0.75]}
+    noisy = {"preds_diff": [0.01, 0.05, 0.02], "cos_sim": [0.995, 0.97, 0.99]}
+    assert compare_with_eq1(eq1, worse)[0] == EQ1_CLOSER
+    assert compare_with_eq1(worse, eq1)[0] == OTHER_CLOSER
+    assert compare_with_eq1(eq1, noisy)[0] == CANNOT_TELL
+    # better predictions but worse sensitivities: the metrics disagree, so neither is closer
+    mixed = {"preds_diff": [0.010, 0.020, 0.015], "cos_sim": [0.80, 0.70, 0.75]}
+    assert compare_with_eq1(eq1, mixed)[0] == CANNOT_TELL
+    outcome, intervals = compare_with_eq1(eq1, worse)
+    assert intervals["preds_diff"][0] == pytest.approx(0.19833333333333333)
+
+
+def test_controls_verdict():
+    both = {2: {"Eq. 2": EQ1_CLOSER, "Eq. 3": EQ1_CLOSER}, 3: {"Eq. 2": EQ1_CLOSER, "Eq. 3": EQ1_CLOSER}}
+    assert controls_verdict(both, setting="s").verdict == "reproduced"
+    assert controls_verdict(both | {10: {"Eq. 2": EQ1_CLOSER, "Eq. 3": CANNOT_TELL}}, setting="s").verdict == "not resolved"
+    assert controls_verdict(both | {10: {"Eq. 2": EQ1_CLOSER, "Eq. 3": OTHER_CLOSER}}, setting="s").verdict == "not reproduced"
+    assert controls_verdict({}, setting="s").verdict == "not testable"
+
+
+def test_loss_settled_compares_the_last_two_quarters():
+    falling = [1.6, 1.6, 1.2, 0.6, 0.5, 0.45, 0.42, 0.40]  # last quarter 10% below the one before
+    flat = [1.6, 1.6, 0.6, 0.5, 0.40, 0.40, 0.39, 0.39]
+    assert loss_settled(falling, tolerance=0.05) is False
+    assert loss_settled(falling, tolerance=0.15) is True
+    assert loss_settled(flat, tolerance=0.05) is True
+    assert loss_settled(flat[:7], tolerance=0.05) is None
+    assert loss_settled(flat[:-1] + [float("nan")], tolerance=0.05) is False
+
+
+def test_samples_differ_by_mann_whitney():
+    assert samples_differ([1, 2, 3, 4, 5, 6], [11, 12, 13, 14, 15, 16]) is True
+    assert samples_differ([1, 2, 3, 4, 5, 6], [1.5, 2.5, 3.5, 4.5, 5.5, 6.5]) is False
+    assert samples_differ([1, 2], [3, 4, 5]) is None
