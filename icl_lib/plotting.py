@@ -30,7 +30,7 @@ __all__ = [
     "plot_attention_by_closeness", "plot_dynamics_by_lr", "plot_controls",
 ]
 
-COLUMN_WIDTH = 6.5  # inches: at 100 dpi, with the 0.1-inch margins of a tight bounding box, within the 672-px column
+COLUMN_WIDTH = 6.4  # inches: at 100 dpi, with the 0.1-inch margins of a tight bounding box, within the 672-px column
 DPI = 100
 CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 LINE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
@@ -201,7 +201,7 @@ METRIC_LABELS = {"loss": "loss", "prob_correct": "prob. correct", "entropy": "en
 def plot_alignment_through_training(curves: dict, *, title: str = ""):
     """Alignment metrics vs training step, one panel per key (an int key is d, a str key is the panel's
     title), all on one y-axis that holds every value (Figures 3a, 4a, 5, 6 left, 8)."""
-    fig, axes = _grid(len(curves), panel_height=2.5, sharex=True, sharey=True)
+    fig, axes = _grid(len(curves), panel_height=2.5, sharey=True)  # own x: d = 2 may train longer
     top = 1.05
     for ax, (key, (steps, metrics)) in zip(axes, curves.items(), strict=True):
         for name, label in ALIGNMENT_LABELS.items():
@@ -211,6 +211,8 @@ def plot_alignment_through_training(curves: dict, *, title: str = ""):
                 top = max(top, 1.05 * float(np.nanmax(values)))
         ax.set_title(_title(key))
     axes[0].set_ylim(-0.05, top)
+    for ax in axes:
+        ax.locator_params(axis="x", nbins=5)
     for ax in axes[-2:]:
         ax.set_xlabel("training step")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
@@ -329,7 +331,7 @@ def plot_coefficients_through_training(curves: dict[int, tuple[list[int], torch.
     """Figure 9: c_sigma and c_eta read off the weights through training, one panel per d, on a
     symmetric-log axis (linear within ±0.1): the two differ by orders of magnitude and start near 0.
     `reference` (c_eta, c_sigma) per d are drawn dashed, in the same colours (e.g. another run's final values)."""
-    fig, axes = _grid(len(curves), panel_height=2.5, sharex=True)
+    fig, axes = _grid(len(curves), panel_height=2.5)  # own x-axes: runs may train for different steps
     for ax, (d, (steps, c_eta, c_sigma)) in zip(axes, sorted(curves.items()), strict=True):
         ax.plot(steps, np.asarray(c_sigma), label=r"$c_\sigma$", color=CLASS_COLOURS[1])
         ax.plot(steps, np.asarray(c_eta), label=r"$c_\eta$", color=CLASS_COLOURS[0])
