@@ -12,7 +12,9 @@
   (`icl_lib._compiled_attention`); on other devices from autograd through `SelfAttention`.
   Tests check the two against each other, and the trainer against a plain twin.
 - A run lives in `runs/<key>/`, where the key hashes the full config and the library version;
-  a finished run is loaded, not retrained; a changed config gets another key. Writes are atomic.
+  a finished run is loaded, not retrained; a changed config gets another key. Writes are atomic
+  and carry a checksum: a damaged file is refused with its name, never served; a diverged run
+  (non-finite weights) is never saved; temporary files of a killed write are cleaned up.
 Chapters: `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`, `05_extraction`, `06_d10_dynamics`,
 `07_selection_vs_elimination`, `08_recipe`.
 """
@@ -20,10 +22,13 @@ Chapters: `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`, `05_extraction`, `06_d10
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
+import pickle
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,7 +46,8 @@ from icl_lib.streams import contexts_for, stream_seed
 from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler, sample_contexts
 from icl_lib.validation import check_bool, check_choice, check_fits_in_memory, check_positive_float, check_positive_int
 
-__all__ = ["TrainConfig", "Run", "train", "learning_rate", "init_weights", "eval_contexts", "training_batch", "run_key",
+__all__ = ["TrainConfig", "Run", "train", "DamagedRunError",
+           "learning_rate", "init_weights", "eval_contexts", "training_batch", "run_key",
            "config_from_profile", "resolve_device", "budget_text"]
 
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch's and optax's defaults; the paper changes neither
@@ -269,7 +275,55 @@ def _member_model(config: TrainConfig, weights: Weights, member: int, dtype: tor
 
 
 def _atomic_save(obj: object, path: Path) -> None:
-    atomic_write(path, lambda f: torch.save(obj, f))
+    """Save `obj` atomically, with a checksum of its bytes that `_checked_load` verifies."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    atomic_write(path, lambda f: f.write(_MAGIC + hashlib.sha256(data).digest() + data))
+
+
+class DamagedRunError(RuntimeError):
+    """A run file that is truncated or altered: it is never served."""
+
+
+_MAGIC = b"icl-run-sha256\n"  # then the 32-byte SHA-256 of the torch.save bytes, then those bytes
+
+
+def _checked_load(file: Path, device: str | torch.device = "cpu") -> dict:
+    """Load a run file saved by `_atomic_save`, refusing one whose checksum does not match (a flipped
+    bit, a truncated copy). Files written before checksums were added load without the check."""
+    fix = f"delete the folder {file.parent} to train the run again"
+    data = file.read_bytes()
+    if data.startswith(_MAGIC):
+        digest, data = data[len(_MAGIC):len(_MAGIC) + 32], data[len(_MAGIC) + 32:]
+        if hashlib.sha256(data).digest() != digest:
+            raise DamagedRunError(f"{file} is damaged (its checksum does not match its contents): {fix}")
+    try:
+        return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except (EOFError, OSError, RuntimeError, pickle.UnpicklingError) as error:
+        raise DamagedRunError(f"{file} cannot be read ({type(error).__name__}: {error}): {fix}") from error
+
+
+def _check_finite(weights: torch.Tensor, config: TrainConfig, step: int, path: Path) -> None:
+    """Refuse to save a diverged run (non-finite weights) as a checkpoint or a finished run."""
+    bad = (~torch.isfinite(weights.flatten(1))).any(dim=1).nonzero().flatten().tolist()
+    if bad:
+        rates = [config.lrs[m] for m in bad]
+        raise FloatingPointError(
+            f"the run in {path} diverged by step {step}: member(s) {bad} (learning rates {rates}) have non-finite weights; "
+            "nothing was saved for this step. Lower the learning rate or the clipping threshold.")
+
+
+def _remove_stale_temporary_files(path: Path, *, older_than: float = 60.0) -> None:
+    """Temporary files of atomic writes that a killed process left behind (never read; removed
+    once older than `older_than` seconds, so a write in progress elsewhere is left alone)."""
+    now = time.time()
+    for tmp in path.glob(".*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > older_than:
+                tmp.unlink()
+        except FileNotFoundError:
+            pass
 
 
 class _Prefetcher:
@@ -314,8 +368,10 @@ def train(
     S, dtype = config.ensemble, getattr(torch, config.dtype)
     model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, ensemble=S, dtype=dtype)
     model.to(device)
+    if path.is_dir():
+        _remove_stale_temporary_files(path)
     if checkpoint_file.exists():
-        state = torch.load(checkpoint_file, map_location=device, weights_only=True)
+        state = _checked_load(checkpoint_file, device)
         if state["config"] != config.to_dict():
             raise RuntimeError(f"{checkpoint_file} belongs to another config")
         weights, adam_m, adam_v = (torch.stack(state[key], dim=1) for key in ("weights", "adam_m", "adam_v"))
@@ -361,12 +417,14 @@ def train(
             evaluate(t)
             bar.set_postfix(loss=f"{min(history['eval_loss'][-1]):.4f}")
         if t % config.checkpoint_every == 0 and t < config.steps:
+            _check_finite(weights, config, t, path)
             _atomic_save({"config": config.to_dict(), "weights": tuple(weights.cpu().unbind(1)),
                           "adam_m": list(adam_m.cpu().unbind(1)), "adam_v": list(adam_v.cpu().unbind(1)), "step": t,
                           "history": history}, checkpoint_file)
     bar.close()
     final = Weights(*(w.cpu().clone() for w in weights.unbind(1)))
     if stop == config.steps:
+        _check_finite(weights, config, stop, path)
         _atomic_save({"config": config.to_dict(), "weights": final.as_tuple(), "history": history}, final_file)
         checkpoint_file.unlink(missing_ok=True)
     return Run(config, final, history, path)
@@ -429,7 +487,7 @@ def _autograd_loss_and_grad(config: TrainConfig, model: SelfAttention, weights: 
 
 
 def _load(final_file: Path, config: TrainConfig, path: Path) -> Run:
-    state = torch.load(final_file, weights_only=True)
+    state = _checked_load(final_file)
     if state["config"] != config.to_dict():
         raise RuntimeError(f"{final_file} belongs to another config: refusing to serve a stale run")
     return Run(config, Weights(*state["weights"]), state["history"], path)

@@ -14,7 +14,17 @@ import pytest
 import torch
 
 from icl_lib.models import SelfAttention, Weights, full_attention_logits
-from icl_lib.training import TrainConfig, _batch, init_weights, learning_rate, run_key, train
+from icl_lib.training import (
+    DamagedRunError,
+    TrainConfig,
+    _atomic_save,
+    _batch,
+    _checked_load,
+    init_weights,
+    learning_rate,
+    run_key,
+    train,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = TrainConfig(kind="softmax", d=3, C=4, n=20, steps=24, lr=3e-3, clip=0.05, batch_size=32, eval_every=6,
@@ -127,11 +137,55 @@ def test_key_changes_with_library_and_sampler_versions(monkeypatch):
 
 def test_stale_file_under_a_key_is_refused(tmp_path):
     run = train(SMALL, runs_dir=tmp_path, progress=False)
-    state = torch.load(run.path / "final.pt", weights_only=False)
+    state = _checked_load(run.path / "final.pt")
     state["config"]["lr"] = 123.0
-    torch.save(state, run.path / "final.pt")
+    _atomic_save(state, run.path / "final.pt")
     with pytest.raises(RuntimeError, match="another config"):
         train(SMALL, runs_dir=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("damage", ["flip a bit", "truncate"])
+def test_a_damaged_run_file_is_refused_with_its_name(tmp_path, damage):
+    """torch.load does not verify its input: without the checksum a flipped bit in final.pt would
+    be served as different weights; a truncated file raised EOFError naming neither file nor fix."""
+    run = train(SMALL, runs_dir=tmp_path, progress=False)
+    final = run.path / "final.pt"
+    data = bytearray(final.read_bytes())
+    if damage == "flip a bit":
+        data[len(data) // 2] ^= 0x01
+    else:
+        data = data[: len(data) // 2]
+    final.write_bytes(bytes(data))
+    with pytest.raises(DamagedRunError, match=f"{final}.*delete the folder"):
+        train(SMALL, runs_dir=tmp_path, progress=False)
+
+
+def test_run_files_written_before_checksums_still_load(tmp_path):
+    run = train(SMALL, runs_dir=tmp_path, progress=False)
+    state = _checked_load(run.path / "final.pt")
+    torch.save(state, run.path / "final.pt")  # the format without a checksum
+    assert torch.equal(train(SMALL, runs_dir=tmp_path, progress=False).weights.W_Q, run.weights.W_Q)
+
+
+def test_a_diverged_run_is_never_saved(tmp_path):
+    """A learning rate so large that the weights overflow: the run stops with a clear error and
+    leaves neither a checkpoint nor a finished run that a later call would serve."""
+    diverging = replace(SMALL, lr=1e38, clip=1e38, dtype="float32", schedule="constant", warmup_steps=0)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        train(diverging, runs_dir=tmp_path, progress=False)
+    folder = tmp_path / run_key(diverging)
+    assert not (folder / "final.pt").exists() and not (folder / "checkpoint.pt").exists()
+
+
+def test_temporary_files_of_a_killed_write_are_removed(tmp_path):
+    folder = tmp_path / run_key(SMALL)
+    folder.mkdir()
+    stale, fresh = folder / ".checkpoint.pt.abc.tmp", folder / ".checkpoint.pt.def.tmp"
+    stale.write_bytes(b"partial")
+    fresh.write_bytes(b"being written")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    train(SMALL, runs_dir=tmp_path, progress=False)
+    assert not stale.exists() and fresh.exists()
 
 
 def test_schedules():
