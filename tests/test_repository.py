@@ -24,9 +24,22 @@ def test_environment_yml_matches_requirements():
     assert any(re.search(r"python=3\.11\b", line) for line in env_lines)
 
 
-def test_pyproject_pins_the_same_torch():
-    assert 'torch==2.13.0' in (ROOT / "pyproject.toml").read_text()
-    assert "torch==2.13.0" in _pins((ROOT / "requirements.txt").read_text().splitlines())
+def test_the_library_declares_ranges_that_hold_the_books_pins():
+    """pyproject.toml declares ranges (a cluster node keeps its own CUDA torch and Python); the
+    book's pins in requirements.txt lie inside them; torch stays pinned for the book's own build."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = {Requirement(p).name: Requirement(p) for p in _pins((ROOT / "requirements.txt").read_text().splitlines())}
+    assert str(pins["torch"].specifier) == "==2.13.0"
+    for dependency in map(Requirement, project["dependencies"]):
+        assert not str(dependency.specifier).startswith("=="), f"{dependency} is pinned in pyproject.toml"
+        pinned = next(iter(pins[dependency.name].specifier)).version
+        assert dependency.specifier.contains(pinned), f"the book's {dependency.name}=={pinned} is outside {dependency}"
+    assert {Requirement(r).name for r in project["optional-dependencies"]["cluster"]} == {"dask", "dask-jobqueue"}
+    assert ">=3.11" in project["requires-python"] and "<" not in project["requires-python"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
