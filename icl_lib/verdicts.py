@@ -27,7 +27,8 @@ from icl_lib.validation import check_choice
 __all__ = [
     "VERDICTS", "Verdict", "verdict_table", "verdict_from", "all_hold", "within_relative", "wilson_interval",
     "majority", "compare_proportions", "strictly_decreasing", "growth_rate", "flattening_step", "near_optimal_region",
-    "plateau_exit_step", "loss_settled", "samples_differ", "paired_interval", "EQ1_CLOSER", "OTHER_CLOSER", "CANNOT_TELL",
+    "plateau_exit_step", "loss_settled", "samples_differ", "samples_apart", "paired_interval", "EQ1_CLOSER", "OTHER_CLOSER",
+    "CANNOT_TELL",
     "compare_with_eq1",
     "task_verdict", "construction_verdict", "alignment_verdict", "extracted_d3_verdict", "extraction_works_verdict",
     "controls_verdict", "dynamics_by_d_verdict", "flattens_earlier_verdict", "smaller_value_verdict", "not_converged_verdict",
@@ -173,6 +174,15 @@ def samples_differ(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.0
     if len(a) < 3 or len(b) < 3:
         return None
     return bool(mannwhitneyu(a, b, alternative="two-sided").pvalue < alpha)
+
+
+def samples_apart(a: Sequence[float], b: Sequence[float], *, tolerance: float, alpha: float = 0.01) -> bool:
+    """Do two samples differ by an amount that matters? `samples_differ` at level `alpha` and their
+    medians more than `tolerance` (relative to b's) apart. False when either has fewer than three."""
+    if not samples_differ(a, b, alpha=alpha):
+        return False
+    median_b = float(np.median(b))
+    return abs(float(np.median(a)) - median_b) > tolerance * abs(median_b)
 
 
 def paired_interval(differences: Sequence[float], *, confidence: float = 0.95) -> tuple[float, float, float]:

@@ -38,6 +38,7 @@ chapters = [
     "05_extraction",
     "06_d10_dynamics",
     "07_selection_vs_elimination",
+    "08_recipe",
 ]  # chapters expected in this build
 
 # %% tags=["hide-input"]

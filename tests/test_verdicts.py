@@ -31,6 +31,7 @@ from icl_lib.verdicts import (
     near_optimal_region,
     not_converged_verdict,
     paired_interval,
+    samples_apart,
     samples_differ,
     selection_majority_verdict,
     smaller_value_verdict,
@@ -290,3 +291,13 @@ def test_samples_differ_by_mann_whitney():
     assert samples_differ([1, 2, 3, 4, 5, 6], [11, 12, 13, 14, 15, 16]) is True
     assert samples_differ([1, 2, 3, 4, 5, 6], [1.5, 2.5, 3.5, 4.5, 5.5, 6.5]) is False
     assert samples_differ([1, 2], [3, 4, 5]) is None
+
+
+def test_samples_apart_needs_significance_and_size():
+    base = [10.0, 10.1, 10.2, 10.3, 10.4, 10.5]
+    shifted = [v + 1.0 for v in base]  # every value 10% above: significant and 10% apart
+    assert samples_apart(shifted, base, tolerance=0.05) is True
+    assert samples_apart(shifted, base, tolerance=0.15) is False
+    small = [v + 0.3 for v in base]  # significant but 3% apart
+    assert samples_apart(small, base, tolerance=0.05) is False
+    assert samples_apart([10.0, 10.5], base, tolerance=0.01) is False  # too few to test
