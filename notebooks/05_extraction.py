@@ -118,7 +118,7 @@ runs = {
 cfg = runs[(figure_d, INCLUDE_QUERY)].config
 budget = budget_text([runs[(d, INCLUDE_QUERY)].config for d in dims])
 print(
-    f"profile={profile}: {len(runs)} runs, {budget} contexts, "
+    f"profile={profile}: {len(runs)} runs, {budget} contexts,\n"
     f"lr {cfg.lr} ({cfg.schedule})"
 )
 

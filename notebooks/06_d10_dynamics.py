@@ -143,7 +143,7 @@ budget = (
 )
 print(
     f"profile={profile}: d={d}, C={C}, n={n}, clip {config.clip},\n"
-    f"constant learning rates {list(lrs)}, "
+    f"constant learning rates {list(lrs)},\n"
     f"include_query={include_query}, device {device}\n{budget}"
 )
 
