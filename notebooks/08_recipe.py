@@ -211,7 +211,7 @@ for d, run in runs.items():
                 f"{rate:g}" + (" (paper's)" if rate == paper.softmax_lr(d) else ""),
                 "no" if exits[key] is None else f"step {exits[key]:.0f}",
                 "yes" if settled[key] else "no",
-                f"{moved[key]:.0%}" if exits[key] is not None else "—",
+                f"{moved[key]:.1%}" if exits[key] is not None else "—",
                 f"{loss[-1, m]:.3f}",
             )
         )
@@ -239,9 +239,12 @@ for d in dims:
             f"in {configs[d].steps} steps"
         )
         continue
-    values = "settled" if moved[(d, rate)] < settle_tolerance else "still moving"
+    values_settled = moved[(d, rate)] < settle_tolerance
+    why = (
+        "whose loss and values settled" if values_settled else "whose loss settled"
+    )
     if rate == own:
-        print(f"d={d}: the paper's own rate {own:g} left the plateau and settled")
+        print(f"d={d}: the paper's own rate {own:g} is the smallest {why}")
     else:
         print(
             f"d={d}: the paper's rate {own:g} "
@@ -251,17 +254,23 @@ for d in dims:
                 else "did not settle"
             )
             + f" in {configs[d].steps} steps;\n"
-            + f"  compared: {rate:g}, the smallest that did"
+            + f"  compared: {rate:g}, the smallest rate {why}"
         )
     print(
-        f"  its (c_η, c_σ): {values} "
-        f"(moved {moved[(d, rate)]:.0%} in the last quarter)"
+        f"  its (c_η, c_σ) moved {moved[(d, rate)]:.1%} in the last quarter"
+        + ("" if values_settled else ": still moving")
     )
 
+
 # %% mystnb={"figure": {"caption": "Evaluation loss through training at each constant learning rate (batches of 2048), for each d; the dashed line is the final loss of the scheduled run of chapter 4 (3000 steps of 1024, warm-up and cosine decay from 3e-2).", "name": "fig-recipe-loss"}, "image": {"alt": "Panels of evaluation loss against training step, one per dimension, one line per constant learning rate, with the scheduled run's final loss dashed."}}
+def rate_label(d, rate):
+    """One legend entry per kind of run (the paper's rate per d: in the titles)."""
+    return "the paper's rate" if rate == paper.softmax_lr(d) else f"lr {rate:g}"
+
+
 curves = {
     d: {
-        f"lr {rate:g}": (
+        rate_label(d, rate): (
             run.history["step"],
             [row[m] for row in run.history["eval_loss"]],
         )
@@ -273,6 +282,7 @@ fig = plot_loss_through_training(
     curves,
     reference={d: scheduled[d].history["eval_loss"][-1][0] for d in dims},
     reference_label="the scheduled run's final loss",
+    titles={d: f"d = {d}, paper's rate {paper.softmax_lr(d):g}" for d in dims},
 )
 plt.show()
 
