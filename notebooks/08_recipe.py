@@ -551,7 +551,7 @@ if choice is None:
 else:
     print(
         "nothing learned depends on the reading.\n"
-        f"The book's default is {choice!r}, the literal reading of "
+        f"The book's default is {choice!r}, the literal reading of\n"
         "'rescale the weights by 0.002'."
     )
     assert choice == INIT_MODE, (
