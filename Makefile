@@ -62,6 +62,7 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/numerics.py
+	$(BIN)/python benchmarks/concurrency.py
 
 lint: setup
 	$(BIN)/ruff check icl_lib tests notebooks benchmarks
