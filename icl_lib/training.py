@@ -48,7 +48,7 @@ from icl_lib.validation import check_bool, check_choice, check_fits_in_memory, c
 
 __all__ = ["TrainConfig", "Run", "train", "DamagedRunError",
            "learning_rate", "init_weights", "eval_contexts", "training_batch", "run_key",
-           "config_from_profile", "resolve_device", "budget_text"]
+           "config_from_profile", "softmax_run_config", "resolve_device", "budget_text"]
 
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch's and optax's defaults; the paper changes neither
 SCHEDULES = ("constant", "warmup_cosine")
@@ -509,3 +509,16 @@ def config_from_profile(kind: str, d: int, settings: dict[str, object], **overri
     if fields.get("lr") is None:
         raise ValueError(f"no learning rate for {kind} d={d}: pass lr=")
     return TrainConfig(kind=kind, d=d, **fields)
+
+
+def softmax_run_config(prof, d: int, *, C: int, n: int, seed: int, include_query: bool, steps: int | None = None,
+                       batch_size: int | None = None, lr: float | None = None, seeds: tuple[int, ...] | None = None,
+                       changes: dict[str, object] | None = None) -> TrainConfig:
+    """Chapter 4's softmax run at d for a Profile `prof`, which chapters 5 and 8 load from the cache:
+    the profile's softmax settings with `changes` replacing some of them (e.g. the paper's constant
+    rate), and the notebook parameters steps, batch_size and lr (None: the profile's; lr is ignored
+    where `changes` sets one). `seeds` defaults to (seed,)."""
+    changes = changes or {}
+    return config_from_profile("softmax", d, prof.training_settings("softmax", d) | changes, C=C, n=n,
+                               seeds=seeds or (seed,), steps=steps, batch_size=batch_size,
+                               lr=None if "lr" in changes else lr, include_query=include_query, n_eval=prof.n_eval)

@@ -84,7 +84,7 @@ from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import budget_text, config_from_profile, resolve_device, train
+from icl_lib.training import budget_text, resolve_device, softmax_run_config, train
 from icl_lib.validation import check_bool, check_positive_int
 from icl_lib.verdicts import (
     CANNOT_TELL,
@@ -116,18 +116,18 @@ dims = list(dims or prof.dims)
 
 def softmax_config(d, include_query, seeds=None, **changes):
     """The chapter's run for d; `changes` replace the profile's settings."""
-    return config_from_profile(
-        "softmax",
+    return softmax_run_config(
+        prof,
         d,
-        prof.training_settings("softmax", d) | changes,
         C=C,
         n=n,
-        seeds=seeds or (seed,),
+        seed=seed,
+        include_query=include_query,
         steps=steps,
         batch_size=batch_size,
-        lr=None if "lr" in changes else lr,
-        include_query=include_query,
-        n_eval=prof.n_eval,
+        lr=lr,
+        seeds=seeds,
+        changes=changes,
     )
 
 

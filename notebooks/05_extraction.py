@@ -68,7 +68,7 @@ from icl_lib.readings import (
 )
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import budget_text, config_from_profile, resolve_device, train
+from icl_lib.training import budget_text, resolve_device, softmax_run_config, train
 from icl_lib.verdicts import (
     dynamics_by_d_verdict,
     extracted_d3_verdict,
@@ -96,18 +96,16 @@ if figure_d not in dims:
     raise ValueError(f"figure_d={figure_d} must be one of dims={dims}")
 runs = {
     (d, iq): train(
-        config_from_profile(
-            "softmax",
+        softmax_run_config(
+            prof,
             d,
-            prof.training_settings("softmax", d),
             C=C,
             n=n,
-            seeds=(seed,),
-            steps=steps,
-            lr=lr,
-            batch_size=batch_size,
+            seed=seed,
             include_query=iq,
-            n_eval=prof.n_eval,
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
         ),
         runs_dir=runs_dir,
         device=device,

@@ -75,6 +75,7 @@ from icl_lib.training import (
     budget_text,
     config_from_profile,
     resolve_device,
+    softmax_run_config,
     train,
 )
 from icl_lib.validation import check_fraction, check_positive_float
@@ -142,15 +143,8 @@ def constant_config(d):
 
 def scheduled_config(d):
     """Chapter 4's run in the book's reading (cached once chapter 4 has run)."""
-    return config_from_profile(
-        "softmax",
-        d,
-        prof.training_settings("softmax", d),
-        C=C,
-        n=n,
-        seeds=(seed,),
-        include_query=INCLUDE_QUERY,
-        n_eval=prof.n_eval,
+    return softmax_run_config(
+        prof, d, C=C, n=n, seed=seed, include_query=INCLUDE_QUERY
     )
 
 

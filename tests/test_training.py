@@ -322,3 +322,26 @@ def test_autograd_path_trains_to_the_same_weights(tmp_path, monkeypatch):
     assert len(used) == config.steps  # every step took the autograd path
     for a, b in zip(compiled.weights.as_tuple(), autograd.weights.as_tuple(), strict=True):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "book", "paper"])
+def test_chapter_4s_run_config_is_the_profiles_softmax_settings(profile):
+    """softmax_run_config, which chapters 4, 5 and 8 share, is the profile's softmax settings with
+    the notebook's overrides: the configs (and so the cached runs) chapters 4 and 5 built inline."""
+    from icl_lib import paper
+    from icl_lib.profiles import PROFILES
+    from icl_lib.training import config_from_profile, softmax_run_config
+
+    prof = PROFILES[profile]
+    for d in prof.dims:
+        settings = prof.training_settings("softmax", d)
+        inline = config_from_profile("softmax", d, settings, C=5, n=100, seeds=(0,), include_query=False, n_eval=prof.n_eval)
+        assert softmax_run_config(prof, d, C=5, n=100, seed=0, include_query=False) == inline
+        assert softmax_run_config(prof, d, C=5, n=100, seed=0, include_query=True, steps=9000, lr=0.5) == replace(
+            inline, steps=9000, lr=0.5, include_query=True)
+        constant = {"lr": paper.softmax_lr(d), "schedule": "constant", "warmup_steps": 0}
+        assert softmax_run_config(prof, d, C=5, n=100, seed=0, include_query=False, lr=0.5, changes=constant) == replace(
+            inline, **constant)  # the paper's rate wins over the notebook's lr
+        extra = softmax_run_config(prof, d, C=5, n=100, seed=0, include_query=False, seeds=(1, 2),
+                                   changes={"shared_data": False})
+        assert extra == replace(inline, seeds=(1, 2), shared_data=False)
