@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from icl_lib import paper
-from icl_lib.validation import check_choice, check_positive_int
+from icl_lib.validation import check_choice, check_positive_int, check_scheduler
 
 __all__ = ["PROFILES", "Profile", "Training", "Sweep", "Dynamics", "Tolerances", "get_profile", "check_parameters",
            "book_root", "output_path", "relative_to_book"]
@@ -243,16 +243,19 @@ def check_parameters(
     dims: list[int] | None = None,
     classes: list[int] | None = None,
     lengths: list[int] | None = None,
+    scheduler: str | None = None,
     **positive_ints: int | None,
 ) -> Profile:
     """Validate a chapter's parameters, without side effects; returns its Profile. Raises ValueError
     naming the bad one. `classes` and `lengths` are swept values of C (each must divide n) and of n
-    (each a multiple of C); `results_path` and `runs_dir` must be writable."""
+    (each a multiple of C); `results_path` and `runs_dir` must be writable; `scheduler`: see
+    `icl_lib.validation.check_scheduler`."""
     prof = get_profile(profile)
     _check_writable("results_path", results_path, suffix=".json")
     if runs_dir is not None:
         _check_writable("runs_dir", runs_dir)
     check_positive_int("seed", seed, minimum=0)
+    check_scheduler(scheduler)
     if d is not None:
         check_positive_int("d", d, minimum=2)
     if C is not None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 
-__all__ = ["check_positive_int", "check_positive_float", "check_choice", "check_bool", "check_fraction", "check_fits_in_memory"]
+__all__ = ["check_positive_int", "check_positive_float", "check_choice", "check_bool", "check_fraction", "check_fits_in_memory",
+           "check_scheduler"]
 
 
 def check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
@@ -55,3 +57,20 @@ def check_fits_in_memory(name: str, n_bytes: int, what: str) -> None:
     if n_bytes > total:
         raise ValueError(f"{name}: {what} needs {n_bytes / 2**30:.1f} GiB, more than this machine's "
                          f"{total / 2**30:.1f} GiB of memory")
+
+
+_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc|ws|wss)://\S+$")
+
+
+def check_scheduler(scheduler: object) -> str | None:
+    """`scheduler` as given, or a ValueError naming the parameter: None, "local", "local:K" or an
+    address such as "tcp://host:8786"."""
+    if scheduler is None:
+        return None
+    if isinstance(scheduler, str):
+        if scheduler == "local" or _ADDRESS.match(scheduler):
+            return scheduler
+        if scheduler.startswith("local:") and scheduler[6:].isdigit() and int(scheduler[6:]) > 0:
+            return scheduler
+    raise ValueError(f"scheduler={scheduler!r} must be None (train here), 'local' or 'local:K' (a Dask cluster of K "
+                     "workers on this machine) or a Dask scheduler address such as 'tcp://host:8786'")

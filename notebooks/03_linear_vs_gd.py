@@ -43,14 +43,14 @@ lr = None  # learning rate; None: the profile's (book and paper: 5e-5, constant)
 batch_size = None  # contexts per step; None: the profile's (book 1024, paper 2048)
 include_query = True  # the query token attends to itself
 device = "auto"  # cpu | cuda | auto
+scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 
 # %% tags=["hide-input"]
-import time
-
 import matplotlib.pyplot as plt
 
 from icl_lib import paper
 from icl_lib.baselines import gd_step, line_search_gd, log_grid
+from icl_lib.chapter_runs import linear_vs_gd
 from icl_lib.extraction import effective_eta
 from icl_lib.metrics import alignment_through_training, per_context_metrics
 from icl_lib.plotting import (
@@ -61,7 +61,8 @@ from icl_lib.plotting import (
 from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import config_from_profile, resolve_device, train
+from icl_lib.sweep import train_all
+from icl_lib.training import resolve_device
 from icl_lib.verdicts import alignment_verdict, verdict_table
 
 results_path = output_path(results_path, "results/03_linear_vs_gd.json")
@@ -76,25 +77,21 @@ prof = check_parameters(
     dims=dims,
     steps=steps,
     batch_size=batch_size,
+    scheduler=scheduler,
 )
 device = resolve_device(device)
 dims = list(dims or prof.dims)
-configs = {
-    d: config_from_profile(
-        "linear",
-        d,
-        prof.training_settings("linear", d),
-        C=C,
-        n=n,
-        seeds=(seed,),
-        steps=steps,
-        lr=lr,
-        batch_size=batch_size,
-        include_query=include_query,
-        n_eval=prof.n_eval,
-    )
-    for d in dims
-}
+configs = linear_vs_gd(
+    prof,
+    dims=dims,
+    C=C,
+    n=n,
+    seed=seed,
+    steps=steps,
+    lr=lr,
+    batch_size=batch_size,
+    include_query=include_query,
+)
 cfg = configs[dims[0]]
 print(
     f"profile={profile}: d in {dims}, "
@@ -113,16 +110,18 @@ print(
 # rate and clipping and trains 10,000 steps of 1,024 contexts, minutes on a CPU (the `smoke`
 # profile, for the tests, uses a fast schedule). The table at the end gives the setting behind
 # every number. A run is cached under a key of its full config: rebuilding the book does not retrain.
+# With `scheduler` set (e.g. `-p scheduler tcp://host:8786`), the runs train as tasks of a Dask
+# cluster that shares the run cache ({doc}`../book/rerun`), and the chapter then reads them.
 
 # %%
-runs, seconds = {}, {}
-for d, config in configs.items():
-    start = time.perf_counter()
-    runs[d] = train(config, runs_dir=runs_dir, device=device)
-    seconds[d] = time.perf_counter() - start
+trained = train_all(
+    list(configs.values()), runs_dir=runs_dir, scheduler=scheduler, device=device
+)
+runs = dict(zip(configs, trained, strict=True))
+for d, run in runs.items():
     print(
-        f"d={d:>2}: eval loss {runs[d].history['eval_loss'][0][0]:.3f} -> "
-        f"{runs[d].history['eval_loss'][-1][0]:.3f}"
+        f"d={d:>2}: eval loss {run.history['eval_loss'][0][0]:.3f} -> "
+        f"{run.history['eval_loss'][-1][0]:.3f}"
     )
 
 # %% [markdown]

@@ -45,6 +45,7 @@ batch_size = None  # contexts per step; None: the profile's (paper: 2048)
 compare_paper_lr = True  # also train at the paper's constant lr, same budget
 control_seeds = None  # seeds behind the controls; None: the profile's (book: 3)
 device = "auto"  # cpu | cuda | auto
+scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 
 # %% tags=["hide-input"]
 import math
@@ -65,6 +66,7 @@ from icl_lib.baselines import (
     line_search_gd,
     log_grid,
 )
+from icl_lib.chapter_runs import controls, paper_lr, softmax_vs_kernel_gd
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.kernels import RBFKernel
 from icl_lib.metrics import (
@@ -84,7 +86,8 @@ from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import budget_text, resolve_device, softmax_run_config, train
+from icl_lib.sweep import train_all
+from icl_lib.training import budget_text, resolve_device
 from icl_lib.validation import check_bool, check_positive_int
 from icl_lib.verdicts import (
     CANNOT_TELL,
@@ -109,33 +112,19 @@ prof = check_parameters(
     dims=dims,
     steps=steps,
     batch_size=batch_size,
+    scheduler=scheduler,
 )
 device = resolve_device(device)
 dims = list(dims or prof.dims)
-
-
-def softmax_config(d, include_query, seeds=None, **changes):
-    """The chapter's run for d; `changes` replace the profile's settings."""
-    return softmax_run_config(
-        prof,
-        d,
-        C=C,
-        n=n,
-        seed=seed,
-        include_query=include_query,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        seeds=seeds,
-        changes=changes,
-    )
-
-
-configs = {(d, iq): softmax_config(d, iq) for d in dims for iq in VARIANTS}
-paper_lr_runs = (
-    check_bool("compare_paper_lr", compare_paper_lr)
-    and prof.softmax.schedule != "constant"
+n_controls = control_seeds or prof.control_seeds
+check_positive_int("control_seeds", n_controls, minimum=2)
+chapter = dict(dims=dims, C=C, n=n, seed=seed, steps=steps, batch_size=batch_size)
+configs = softmax_vs_kernel_gd(prof, lr=lr, **chapter)
+paper_lr_runs = check_bool("compare_paper_lr", compare_paper_lr) and bool(
+    paper_lr(prof, **chapter)
 )
+paper_configs = paper_lr(prof, **chapter) if paper_lr_runs else {}
+control_configs = controls(prof, lr=lr, control_seeds=n_controls, **chapter)
 cfg = configs[(dims[0], INCLUDE_QUERY)]
 budget = budget_text([configs[(d, INCLUDE_QUERY)] for d in dims])
 print(
@@ -156,28 +145,17 @@ print(
 # show which of them leave the plateau within it. Chapter 8 trains the paper's recipe itself.
 
 # %%
-runs = {
-    key: train(config, runs_dir=runs_dir, device=device)
-    for key, config in configs.items()
-}
-paper_runs = (
-    {
-        d: train(
-            softmax_config(
-                d,
-                INCLUDE_QUERY,
-                lr=paper.softmax_lr(d),
-                schedule="constant",
-                warmup_steps=0,
-            ),
-            runs_dir=runs_dir,
-            device=device,
-        )
-        for d in dims
-    }
-    if paper_lr_runs
-    else {}
+every = [*configs.values(), *paper_configs.values(), *control_configs.values()]
+trained = dict(
+    zip(
+        every,
+        train_all(every, runs_dir=runs_dir, scheduler=scheduler, device=device),
+        strict=True,
+    )
 )
+runs = {key: trained[config] for key, config in configs.items()}
+paper_runs = {d: trained[config] for d, config in paper_configs.items()}
+extra = {d: trained[config] for d, config in control_configs.items()}
 Table(
     ("d", "run", "eval loss at step 0", "at the end"),
     [
@@ -559,17 +537,7 @@ verdict = alignment_verdict(
 # of each metric (`icl_lib.verdicts.compare_with_eq1`).
 
 # %%
-n_controls = control_seeds or prof.control_seeds
-check_positive_int("control_seeds", n_controls, minimum=2)
-extra_seeds = tuple(seed + 1 + i for i in range(n_controls - 1))
-extra = {
-    d: train(
-        softmax_config(d, INCLUDE_QUERY, seeds=extra_seeds, shared_data=False),
-        runs_dir=runs_dir,
-        device=device,
-    )
-    for d in dims
-}
+extra_seeds = control_configs[dims[0]].seeds  # trained with the chapter's runs
 eta_grid = log_grid(*paper.GD_ETA_EXPONENTS, prof.grid_points)
 gd_eta = {d: line_search_gd(search[d], eta_grid)[0] for d in dims}
 

@@ -42,6 +42,7 @@ lr = None  # peak learning rate; None: the profile's
 batch_size = None  # contexts per step; None: the profile's
 figure_d = 3  # the dimension of Figures 7 and 8 (the paper's: 3)
 device = "auto"  # cpu | cuda | auto
+scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 
 # %% tags=["hide-input"]
 import textwrap
@@ -51,6 +52,7 @@ from IPython.display import display
 
 from icl_lib import paper
 from icl_lib.baselines import adaptive_kernel_gd_step
+from icl_lib.chapter_runs import extraction
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment, alignment_through_training
 from icl_lib.plotting import (
@@ -68,7 +70,8 @@ from icl_lib.readings import (
 )
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import budget_text, resolve_device, softmax_run_config, train
+from icl_lib.sweep import train_all
+from icl_lib.training import budget_text, resolve_device
 from icl_lib.verdicts import (
     dynamics_by_d_verdict,
     extracted_d3_verdict,
@@ -89,30 +92,19 @@ prof = check_parameters(
     figure_d=figure_d,
     steps=steps,
     batch_size=batch_size,
+    scheduler=scheduler,
 )
 device = resolve_device(device)
 dims = list(dims or prof.dims)
 if figure_d not in dims:
     raise ValueError(f"figure_d={figure_d} must be one of dims={dims}")
-runs = {
-    (d, iq): train(
-        softmax_run_config(
-            prof,
-            d,
-            C=C,
-            n=n,
-            seed=seed,
-            include_query=iq,
-            steps=steps,
-            batch_size=batch_size,
-            lr=lr,
-        ),
-        runs_dir=runs_dir,
-        device=device,
-    )
-    for d in dims
-    for iq in VARIANTS
-}
+configs = extraction(
+    prof, dims=dims, C=C, n=n, seed=seed, steps=steps, batch_size=batch_size, lr=lr
+)
+trained = train_all(
+    list(configs.values()), runs_dir=runs_dir, scheduler=scheduler, device=device
+)
+runs = dict(zip(configs, trained, strict=True))
 cfg = runs[(figure_d, INCLUDE_QUERY)].config
 budget = budget_text([runs[(d, INCLUDE_QUERY)].config for d in dims])
 print(

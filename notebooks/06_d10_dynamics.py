@@ -52,6 +52,7 @@ include_query = None  # None: the book's reading (icl_lib.readings, chapter 5)
 # a run has left the plateau once its eval loss is below this fraction of log C
 plateau_fraction = 0.9
 device = "auto"  # cpu | cuda | auto
+scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 
 # %% tags=["hide-input"]
 import math
@@ -65,6 +66,7 @@ from icl_lib.baselines import (
     adaptive_kernel_gd_step,
     grid_search_adaptive,
 )
+from icl_lib.chapter_runs import d10_dynamics
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment
 from icl_lib.plotting import plot_dynamics_by_lr
@@ -72,7 +74,8 @@ from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import config_from_profile, resolve_device, train
+from icl_lib.sweep import train_all
+from icl_lib.training import resolve_device
 from icl_lib.validation import check_bool, check_fraction, check_positive_float
 from icl_lib.verdicts import (
     flattening_step,
@@ -97,6 +100,7 @@ prof = check_parameters(
     n=n,
     steps=steps,
     batch_size=batch_size,
+    scheduler=scheduler,
 )
 if lrs is not None:
     if not isinstance(lrs, list | tuple) or not lrs or len(set(lrs)) != len(lrs):
@@ -119,19 +123,16 @@ check_fraction("plateau_fraction", plateau_fraction, include_one=False)
 device = resolve_device(device)
 d = d or prof.dynamics_setting.d
 lrs = tuple(sorted(float(v) for v in (lrs or prof.dynamics_setting.lrs)))
-config = config_from_profile(
-    "softmax",
-    d,
-    prof.training_settings("dynamics", d),
+config = d10_dynamics(
+    prof,
+    d=d,
     C=C,
     n=n,
-    lr=lrs,
-    seeds=tuple(range(seed, seed + len(lrs))),
-    shared_data=True,
-    include_query=include_query,
-    n_eval=prof.n_eval,
+    seed=seed,
+    lrs=lrs,
     steps=steps,
     batch_size=batch_size,
+    include_query=include_query,
 )
 contexts_share = (
     config.steps * config.batch_size / (paper.D10_STEPS * paper.BATCH_SIZE)
@@ -157,7 +158,7 @@ print(
 # initial plateau once its evaluation loss is below `plateau_fraction` $\times \log C$.
 
 # %%
-run = train(config, runs_dir=runs_dir, device=device)
+(run,) = train_all([config], runs_dir=runs_dir, scheduler=scheduler, device=device)
 steps_seen = np.array(run.history["step"])
 loss = np.array(run.history["eval_loss"])  # (T, members)
 coefficients = {

@@ -61,6 +61,7 @@ include_query = None  # None: the book's reading (icl_lib.readings, chapter 5)
 min_agreement = 0.8
 max_loss_fraction = 0.5  # ... and reach at most this fraction of chance, log C
 device = "auto"  # cpu | cuda | auto
+scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 
 # %% tags=["hide-input"]
 import math
@@ -77,6 +78,7 @@ from icl_lib.algorithms import (
     settling_index,
     switched_algorithm,
 )
+from icl_lib.chapter_runs import selection_settings, selection_vs_elimination
 from icl_lib.models import Weights
 from icl_lib.plotting import (
     plot_algorithm_coefficients,
@@ -87,7 +89,8 @@ from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import config_from_profile, resolve_device, train
+from icl_lib.sweep import train_all
+from icl_lib.training import resolve_device
 from icl_lib.validation import check_bool, check_fraction
 from icl_lib.verdicts import (
     elimination_low_c_verdict,
@@ -112,6 +115,7 @@ prof = check_parameters(
     n_seeds=n_seeds,
     steps=steps,
     batch_size=batch_size,
+    scheduler=scheduler,
 )
 include_query = (
     INCLUDE_QUERY
@@ -129,35 +133,22 @@ classes, dims, lengths = (
 )
 seeds = tuple(range(first_seed, first_seed + n_seeds))
 base = (d, C, n)
-panels = {
-    "number of classes C": [(d, c, n) for c in classes],
-    "dimension d": [(dd, C, n) for dd in dims],
-    "context length n": [(d, C, nn) for nn in lengths],
-}
-settings = list(
-    dict.fromkeys([base] + [s for values in panels.values() for s in values])
-)  # unique, base first
-
-
-def selection_config(setting):
-    sd, sc, sn = setting
-    return config_from_profile(
-        "softmax",
-        sd,
-        prof.training_settings("selection", sd),
-        C=sc,
-        n=sn,
-        seeds=seeds,
-        shared_data=False,
-        include_query=include_query,
-        n_eval=prof.n_eval,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-    )
-
-
-configs = {s: selection_config(s) for s in settings}
+swept = dict(classes=classes, dims=dims, lengths=lengths)
+panels = selection_settings(prof, d=d, C=C, n=n, **swept)
+configs = selection_vs_elimination(
+    prof,
+    first_seed=first_seed,
+    n_seeds=n_seeds,
+    d=d,
+    C=C,
+    n=n,
+    steps=steps,
+    lr=lr,
+    batch_size=batch_size,
+    include_query=include_query,
+    **swept,
+)
+settings = list(configs)  # unique, base first
 cfg = configs[base]
 print(
     f"profile={profile}: {len(settings)} settings (d, C, n) x {n_seeds} seeds,\n"
@@ -175,9 +166,11 @@ print(
 # is chapter 4's warm-up and cosine decay, at a smaller budget per seed.
 
 # %%
-runs = {}
-for setting, config in configs.items():
-    runs[setting] = train(config, runs_dir=runs_dir, device=device)
+trained = train_all(
+    list(configs.values()), runs_dir=runs_dir, scheduler=scheduler, device=device
+)
+runs = dict(zip(configs, trained, strict=True))
+for setting in settings:
     losses = runs[setting].history["eval_loss"][-1]
     print(
         f"(d, C, n) = {setting}: eval loss {min(losses):.3f} .. {max(losses):.3f}"

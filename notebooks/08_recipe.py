@@ -49,6 +49,7 @@ settle_tolerance = 0.05  # settled: moved by less than this over the last quarte
 init_seeds = None  # seeds per initialisation reading; None: the profile's (12)
 init_tolerance = 0.05  # readings differ: medians this far apart (and p < 0.01)
 device = "auto"  # cpu | cuda | auto
+scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 
 # %% tags=["hide-input"]
 import math
@@ -60,6 +61,7 @@ import numpy as np
 from icl_lib import paper
 from icl_lib.algorithms import ALGORITHMS, classify_algorithm
 from icl_lib.baselines import adaptive_kernel_gd_step
+from icl_lib.chapter_runs import INIT_D, init_readings, recipe, recipe_scheduled
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment
 from icl_lib.plotting import (
@@ -70,14 +72,8 @@ from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY, INIT_MODE, init_reading_choice
 from icl_lib.results import Table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.training import (
-    INIT_MODES,
-    budget_text,
-    config_from_profile,
-    resolve_device,
-    softmax_run_config,
-    train,
-)
+from icl_lib.sweep import train_all
+from icl_lib.training import INIT_MODES, budget_text, resolve_device
 from icl_lib.validation import check_fraction, check_positive_float
 from icl_lib.verdicts import (
     alignment_verdict,
@@ -104,6 +100,7 @@ prof = check_parameters(
     steps=steps,
     batch_size=batch_size,
     init_seeds=init_seeds,
+    scheduler=scheduler,
 )
 check_fraction("plateau_fraction", plateau_fraction)
 check_fraction("settle_tolerance", settle_tolerance)
@@ -118,37 +115,19 @@ if extra_lrs is not None:
 device = resolve_device(device)
 dims = list(dims or prof.dims)
 init_seeds = init_seeds or prof.init_seeds
-INIT_D = 3  # where the paper's values are known: the readings are compared there
-
-
-def constant_config(d):
-    """One ensemble per d: the paper's rate and the others, on shared batches."""
-    rates = prof.training_settings("recipe", d)["lr"]
-    if extra_lrs is not None:
-        rates = tuple(sorted({paper.softmax_lr(d), *map(float, extra_lrs)}))
-    return config_from_profile(
-        "softmax",
-        d,
-        prof.training_settings("recipe", d),
-        C=C,
-        n=n,
-        lr=rates,
-        seeds=tuple(seed + i for i in range(len(rates))),
-        steps=steps,
-        batch_size=batch_size,
-        include_query=INCLUDE_QUERY,
-        n_eval=prof.n_eval,
-    )
-
-
-def scheduled_config(d):
-    """Chapter 4's run in the book's reading (cached once chapter 4 has run)."""
-    return softmax_run_config(
-        prof, d, C=C, n=n, seed=seed, include_query=INCLUDE_QUERY
-    )
-
-
-configs = {d: constant_config(d) for d in dims}
+configs = recipe(
+    prof,
+    dims=dims,
+    C=C,
+    n=n,
+    seed=seed,
+    steps=steps,
+    batch_size=batch_size,
+    extra_lrs=extra_lrs,
+)
+scheduled_configs = recipe_scheduled(prof, dims=dims, C=C, n=n, seed=seed)
+init_configs = init_readings(prof, C=C, n=n, seed=seed, init_seeds=init_seeds)
+every = [*configs.values(), *scheduled_configs.values(), *init_configs.values()]
 cfg = configs[dims[0]]
 print(
     f"profile={profile}: d in {dims}, batches of {cfg.batch_size}, "
@@ -173,13 +152,15 @@ print(
 # paper's own rate when that one qualifies within the budget.
 
 # %%
-runs = {
-    d: train(config, runs_dir=runs_dir, device=device)
-    for d, config in configs.items()
-}
-scheduled = {
-    d: train(scheduled_config(d), runs_dir=runs_dir, device=device) for d in dims
-}
+trained = dict(
+    zip(
+        every,
+        train_all(every, runs_dir=runs_dir, scheduler=scheduler, device=device),
+        strict=True,
+    )
+)
+runs = {d: trained[config] for d, config in configs.items()}
+scheduled = {d: trained[config] for d, config in scheduled_configs.items()}
 chance = math.log(C)
 exits, settled, moved, chosen = {}, {}, {}, {}
 rows = []
@@ -443,19 +424,7 @@ if constant_final:
 init_runs, fits, init_exits = {}, {}, {}
 held_out = contexts_for("heldout", prof.n_eval, n=n, d=INIT_D, C=C, seed=seed)
 for mode in INIT_MODES:
-    config = config_from_profile(
-        "softmax",
-        INIT_D,
-        prof.training_settings("selection", INIT_D),
-        C=C,
-        n=n,
-        seeds=tuple(seed + i for i in range(init_seeds)),
-        shared_data=False,
-        include_query=INCLUDE_QUERY,
-        n_eval=prof.n_eval,
-        init_mode=mode,
-    )
-    init_runs[mode] = run = train(config, runs_dir=runs_dir, device=device)
+    init_runs[mode] = run = trained[init_configs[mode]]
     loss = np.array(run.history["eval_loss"])
     fits[mode] = [
         classify_algorithm(

@@ -19,6 +19,8 @@ from icl_lib.training import resolve_device
     ({"classes": [2, 1]}, "classes=1 must be >= 2"), ({"classes": [3], "n": 100}, "classes=\\[3\\].*divide n=100"),
     ({"lengths": [0]}, "lengths=0 must be >= 1"), ({"lengths": [20, 52], "C": 5}, "lengths=\\[20, 52\\].*multiple of C=5"),
     ({"classes": "5"}, "classes='5' must be a non-empty list"),
+    ({"scheduler": "host:8786"}, "scheduler='host:8786' must be None"), ({"scheduler": "local:0"}, "scheduler='local:0'"),
+    ({"scheduler": 8786}, "scheduler=8786"),
 ])
 def test_bad_parameters_fail_with_the_name(tmp_path, kwargs, message):
     args = {"profile": "smoke", "results_path": str(tmp_path / "r.json")} | kwargs
