@@ -7,8 +7,10 @@ PROFILE ?= book
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 MATHJAX := book/_extra/mathjax/tex-svg-full.js
 JB_FLAGS := --warningiserror --nitpick --keep-going
+# where the runs train: empty (here), local[:K] or a Dask scheduler's address (tcp://host:8786)
+SCHEDULER ?=
 
-.PHONY: setup sync tree execute book test bench lint clean
+.PHONY: setup sync tree plan execute book paper test bench lint clean
 
 setup: $(VENV)/.installed $(MATHJAX)
 
@@ -44,14 +46,30 @@ endif
 execute: sync tree
 	mkdir -p $(TREE)/executed $(TREE)/results
 	for nb in $(NOTEBOOKS:.py=.ipynb); do \
-	  $(BIN)/papermill --no-progress-bar --cwd $(TREE)/executed $$nb $(TREE)/executed/$$(basename $$nb) -p profile $(PROFILE) || exit 1; \
+	  $(BIN)/papermill --no-progress-bar --cwd $(TREE)/executed $$nb $(TREE)/executed/$$(basename $$nb) -p profile $(PROFILE) \
+	    $(if $(SCHEDULER),-p scheduler $(SCHEDULER)) || exit 1; \
 	done
 	echo $(PROFILE) > $(TREE)/executed/PROFILE
+	$(MAKE) plan PROFILE=$(PROFILE)
 	$(BIN)/python -m icl_lib.status $(TREE)/executed $(TREE)/results/status.md
 
 book: setup
 	$(MAKE) execute PROFILE=$(PROFILE)
 	$(BIN)/jupyter-book build $(TREE) $(JB_FLAGS)
+
+# The cost plans of the book and paper profiles (every run, cached or not, estimated CPU-hours),
+# shown on the book's rerun page.
+plan: setup tree
+	mkdir -p $(TREE)/results
+	$(BIN)/python -m icl_lib.sweep plan --profile book --markdown $(TREE)/results/plan_book.md >/dev/null
+	$(BIN)/python -m icl_lib.sweep plan --profile paper --markdown $(TREE)/results/plan_paper.md >/dev/null
+
+# The paper profile: every run trained first (on the cluster at SCHEDULER, else here), then the
+# chapters executed against that cache and built into _build/paper/, beside the book profile.
+paper: setup
+	$(BIN)/python -m icl_lib.sweep plan --profile paper
+	$(BIN)/python -m icl_lib.sweep train --profile paper $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+	$(MAKE) book PROFILE=paper
 
 test: setup
 	$(BIN)/python -m tests.ensure_chromium
@@ -63,6 +81,7 @@ bench: setup
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/numerics.py
 	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/rates.py
 
 lint: setup
 	$(BIN)/ruff check icl_lib tests notebooks benchmarks

@@ -15,23 +15,65 @@ aside, which only one worker can do. The run then resumes from its last checkpoi
 worker loses at most the steps since that checkpoint and the result equals an uninterrupted run's.
 fcntl/flock locks are not used: they do not reach across all network file systems, and a lock's
 owner cannot be told from a dead one.
+
+`scheduler` names where a chapter's runs train: None (here), "local" or "local:K" (a Dask
+LocalCluster of K single-threaded worker processes on this machine, K = the cores by default), or
+a Dask scheduler's address ("tcp://host:8786"). `python -m icl_lib.sweep plan --profile paper`
+lists every run the book needs at a profile with its estimated cost, and `python -m icl_lib.sweep
+train --profile paper --scheduler tcp://host:8786` trains them all (`make paper` does both, then
+executes and builds the book against the cache).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
-from icl_lib.training import Run, TrainConfig, run_key, train
+from icl_lib.training import Run, TrainConfig, resolve_device, run_key, train
+from icl_lib.validation import check_scheduler
 
-__all__ = ["train_all", "Claim", "finished"]
+__all__ = ["train_all", "Claim", "finished", "executor_for", "check_scheduler", "plan", "plan_table",
+           "estimated_seconds", "RATES_FILE", "RATE_SETTING"]
+
+RATES_FILE = Path(__file__).with_name("measured_rates.json")  # written by benchmarks/rates.py
+RATE_SETTING = {"n": 100, "C": 5, "batch_size": 512}  # where benchmarks/rates.py measures
+# one numba thread per worker process, waiting passively: benchmarks/concurrency.py
+WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+@contextlib.contextmanager
+def executor_for(scheduler: str | None) -> Iterator[Executor | None]:
+    """The executor that `train_all` sends runs to for `scheduler` (see `check_scheduler`), open for
+    the `with` block: None trains here; otherwise a Dask client's executor (`distributed` needed)."""
+    if check_scheduler(scheduler) is None:
+        yield None
+        return
+    try:
+        import distributed
+    except ImportError as error:
+        raise ImportError(f"scheduler={scheduler!r} needs Dask: pip install -e '.[cluster]'") from error
+    with contextlib.ExitStack() as stack:
+        if scheduler.startswith("local"):
+            workers = int(scheduler[6:]) if ":" in scheduler else os.cpu_count() or 1
+            cluster = stack.enter_context(distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, env=WORKER_ENV))
+            client = stack.enter_context(distributed.Client(cluster))
+        else:
+            try:
+                client = stack.enter_context(distributed.Client(scheduler, timeout="30s"))
+            except OSError as error:
+                raise ConnectionError(f"scheduler={scheduler!r}: no Dask scheduler answered there ({error})") from None
+        yield client.get_executor()
 
 
 def finished(config: TrainConfig, runs_dir: str | Path) -> bool:
@@ -111,6 +153,7 @@ def train_claimed(config: TrainConfig, runs_dir: str, device: str = "auto", *, s
         import numba
 
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    device = resolve_device(device)  # on the worker: "auto" is its GPU where it has one
     folder = Path(runs_dir) / run_key(config)
     claim = Claim(folder, stale_after=stale_after)
     while not (folder / "final.pt").exists():
@@ -127,11 +170,21 @@ def train_claimed(config: TrainConfig, runs_dir: str, device: str = "auto", *, s
 
 
 def train_all(configs: Sequence[TrainConfig], *, runs_dir: str | Path, executor: Executor | None = None,
-              device: str = "auto", stale_after: float = 600.0, threads: int | None = None) -> list[Run]:
+              scheduler: str | None = None, device: str = "auto", stale_after: float = 600.0,
+              threads: int | None = None) -> list[Run]:
     """Every run of `configs`, in order: those not finished in `runs_dir` trained first, here
-    (`executor=None`, one after another) or as tasks of `executor`; then all loaded from `runs_dir`."""
+    (`executor=None`, one after another) or as tasks of `executor`; then all loaded from `runs_dir`.
+    `scheduler` (see `check_scheduler`) opens an executor for this call, only if a run needs training
+    (so a notebook executed against a trained cache needs no cluster); its workers use one thread each."""
     runs_dir = str(Path(runs_dir).absolute())
     todo = list({run_key(c): c for c in configs if not finished(c, runs_dir)}.values())
+    if check_scheduler(scheduler) is not None:
+        if executor is not None:
+            raise ValueError("pass executor or scheduler, not both")
+        if todo:
+            with executor_for(scheduler) as executor:
+                return train_all(configs, runs_dir=runs_dir, executor=executor, device=device,
+                                 stale_after=stale_after, threads=1 if threads is None else threads)
     if executor is None:
         for config in todo:
             train_claimed(config, runs_dir, device, stale_after=stale_after, threads=threads)
@@ -140,4 +193,141 @@ def train_all(configs: Sequence[TrainConfig], *, runs_dir: str | Path, executor:
                    for config in todo]
         for future in futures:
             future.result()  # a task's error is raised here, with its traceback
+    device = resolve_device(device)
     return [train(config, runs_dir=runs_dir, device=device, progress=False) for config in configs]
+
+
+def _rates() -> dict[str, dict]:
+    return json.loads(RATES_FILE.read_text()) if RATES_FILE.exists() else {}
+
+
+def estimated_seconds(config: TrainConfig, device: str = "cpu", rates: dict | None = None) -> float | None:
+    """Seconds to train `config` on one core (device "cpu") or one GPU ("cuda"), from the seconds per
+    member-context-step measured by benchmarks/rates.py for its kind, d (the nearest measured d at or
+    above it) and data sharing, at n = 100 and C = 5, scaled linearly in n + 1 and in d + C. None
+    where that device was not measured."""
+    measured = (rates if rates is not None else _rates()).get(device)
+    if not measured:
+        return None
+    sharing = "shared" if config.shared_data or config.ensemble == 1 else "own"
+    table = {int(k.split()[1][2:]): v for k, v in measured["seconds"].items()
+             if k.startswith(config.kind + " ") and k.endswith(f" {sharing} data")}
+    d = min((m for m in table if m >= config.d), default=max(table))
+    scale = (config.n + 1) / (RATE_SETTING["n"] + 1) * (config.d + config.C) / (d + RATE_SETTING["C"])
+    return table[d] * scale * config.steps * config.batch_size * config.ensemble
+
+
+def _progress(config: TrainConfig, runs_dir: Path) -> int:
+    """Steps already trained in `runs_dir`: all when finished, the checkpoint's step, or 0."""
+    folder = runs_dir / run_key(config)
+    if (folder / "final.pt").exists():
+        return config.steps
+    if (folder / "checkpoint.pt").exists():
+        from icl_lib.training import _checked_load
+
+        with contextlib.suppress(Exception):  # a damaged checkpoint counts as nothing trained
+            return int(_checked_load(folder / "checkpoint.pt")["step"])
+    return 0
+
+
+def plan(profile: str, runs_dir: str | Path) -> list[dict[str, object]]:
+    """One row per run the book trains at `profile` (`icl_lib.chapter_runs.book_runs`): chapter, run,
+    budget, steps already trained in `runs_dir`, estimated CPU-hours on one core and GPU-hours."""
+    from icl_lib.chapter_runs import book_runs
+
+    rates, rows = _rates(), []
+    for chapter, what, config in book_runs(profile):
+        cpu, gpu = estimated_seconds(config, "cpu", rates), estimated_seconds(config, "cuda", rates)
+        rows.append({"chapter": chapter, "run": what, "kind": config.kind, "d": config.d, "C": config.C, "n": config.n,
+                     "members": config.ensemble, "steps": config.steps, "batch_size": config.batch_size,
+                     "trained_steps": _progress(config, Path(runs_dir)), "key": run_key(config),
+                     "cpu_hours": None if cpu is None else cpu / 3600, "gpu_hours": None if gpu is None else gpu / 3600})
+    return rows
+
+
+def _hours(value: float | None) -> str:
+    if value is None:
+        return "not measured"
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def plan_table(profile: str, runs_dir: str | Path) -> str:
+    """The plan as a Markdown table with totals and the measurement it rests on (a GPU-hours column
+    only where a GPU's rate was measured)."""
+    from icl_lib.profiles import book_root
+
+    rows, rates = plan(profile, runs_dir), _rates()
+    shown = Path(os.path.relpath(Path(runs_dir).absolute(), book_root())) if Path(runs_dir).absolute().is_relative_to(
+        book_root()) else Path(runs_dir)
+    gpu = "cuda" in rates
+    lines = [f"Runs of the `{profile}` profile (the chapters' default parameters); run cache `{shown}`:", "",
+             "| chapter | run | members | steps × batch | trained | CPU-hours |" + (" GPU-hours |" if gpu else ""),
+             "|---|---|---:|---:|---:|---:|" + ("---:|" if gpu else "")]
+    for r in rows:
+        done = r["trained_steps"] / r["steps"]
+        lines.append(f"| {r['chapter']} | {r['run']} | {r['members']} | {r['steps']:,} × {r['batch_size']} | "
+                     f"{'all' if done == 1 else f'{100 * done:.0f}%'} | {_hours(r['cpu_hours'])} |"
+                     + (f" {_hours(r['gpu_hours'])} |" if gpu else ""))
+    for column, unit in (("cpu_hours", "CPU core-hours"), ("gpu_hours", "GPU-hours")):
+        if any(r[column] is None for r in rows):
+            continue
+        total = sum(r[column] for r in rows)
+        left = sum(r[column] * (1 - r["trained_steps"] / r["steps"]) for r in rows)
+        lines.append(f"\nTotal: {_hours(total)} {unit}, of which {_hours(left)} still to train.")
+    for device, label in (("cpu", "one CPU core"), ("cuda", "one GPU")):
+        if device in rates:
+            lines.append(f"\nEstimated from the rate measured on {label} ({rates[device]['machine']}, "
+                         f"{rates[device]['date']}, `benchmarks/rates.py`) at n = 100, C = 5, scaled linearly in "
+                         "n + 1 and d + C.")
+    if not gpu:
+        lines.append("\nGPU-hours: not measured (no GPU was available to measure a rate on).")
+    return "\n".join(lines) + "\n"
+
+
+def profile_runs_dir(profile: str) -> Path:
+    """Where the Makefile keeps a profile's runs: runs/ for the book, _build/<profile>/runs otherwise."""
+    from icl_lib.profiles import book_root
+
+    return book_root() / ("runs" if profile == "book" else f"_build/{profile}/runs")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from icl_lib.profiles import PROFILES
+
+    parser = argparse.ArgumentParser(prog="python -m icl_lib.sweep", description="The book's runs at a profile.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("plan", "list every run with its estimated cost"), ("train", "train every run not yet cached")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--profile", choices=tuple(PROFILES), default="book")
+        p.add_argument("--runs-dir", help="the run cache (default: the profile's, as the Makefile's)")
+        if name == "plan":
+            p.add_argument("--markdown", help="also write the table to this file")
+        else:
+            p.add_argument("--scheduler", default=None, help="local, local:K or a Dask address (default: here)")
+            p.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    runs_dir = Path(args.runs_dir) if args.runs_dir else profile_runs_dir(args.profile)
+    if args.command == "plan":
+        table = plan_table(args.profile, runs_dir)
+        print(table)
+        if args.markdown:
+            Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.markdown).write_text(table)
+        return 0
+    from icl_lib.chapter_runs import book_runs
+
+    try:
+        scheduler = check_scheduler(args.scheduler)
+    except ValueError as error:
+        parser.error(str(error))
+    configs = [config for *_, config in book_runs(args.profile)]
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    todo = [c for c in configs if not finished(c, runs_dir)]
+    print(f"{len(configs)} runs at profile {args.profile}, {len(todo)} to train, into {runs_dir}", flush=True)
+    train_all(configs, runs_dir=runs_dir, scheduler=scheduler, device=args.device)
+    print("all trained", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

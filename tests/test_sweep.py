@@ -3,6 +3,7 @@ processes asking for the same run at once."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,8 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from icl_lib.sweep import Claim, train_all, train_claimed
-from icl_lib.training import TrainConfig, run_key, train
+import icl_lib
+from icl_lib import chapter_runs, sweep
+from icl_lib.profiles import PROFILES, get_profile
+from icl_lib.sweep import Claim, estimated_seconds, plan, plan_table, train_all, train_claimed
+from icl_lib.training import SAMPLER_VERSION, TrainConfig, run_key, train
+from icl_lib.validation import check_scheduler
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = TrainConfig(kind="softmax", d=3, C=4, n=20, steps=30, lr=3e-3, clip=1.0, batch_size=32, eval_every=10, n_eval=16,
@@ -97,3 +102,141 @@ def test_a_stale_claim_is_taken_over_and_a_live_one_is_not(tmp_path):
     assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match="stale_after"):
         Claim(tmp_path, stale_after=0)
+
+
+def test_a_scheduler_opens_a_local_cluster_only_when_something_needs_training(tmp_path, monkeypatch):
+    """`scheduler="local:2"`: two single-threaded worker processes train the runs bit for bit as here;
+    the `train` command does the same for a profile's runs; a trained cache needs no cluster."""
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(chapter_runs, "book_runs", lambda profile: [("ch", f"run {i}", c) for i, c in enumerate(CONFIGS)])
+    assert sweep.main(["train", "--profile", "smoke", "--runs-dir", str(tmp_path / "dask"), "--scheduler", "local:2",
+                       "--device", "cpu"]) == 0
+    here = train_all(CONFIGS, runs_dir=tmp_path / "here", device="cpu")
+    for config, b in zip(CONFIGS, here, strict=True):
+        _same(train(config, runs_dir=tmp_path / "dask", device="cpu", progress=False), b)
+
+    def no_cluster(scheduler):
+        raise AssertionError("a cluster was opened for a trained cache")
+
+    monkeypatch.setattr(sweep, "executor_for", no_cluster)
+    for a, b in zip(train_all(CONFIGS, runs_dir=tmp_path / "dask", scheduler="local:2", device="cpu"), here, strict=True):
+        _same(a, b)
+    with pytest.raises(ValueError, match="not both"):
+        train_all([replace(BASE, steps=5)], runs_dir=tmp_path, scheduler="local", executor=object())
+
+
+@pytest.mark.parametrize(("value", "ok"), [(None, True), ("local", True), ("local:3", True), ("tcp://10.0.0.1:8786", True),
+                                           ("tls://host:8786", True), ("local:0", False), ("local:x", False),
+                                           ("host:8786", False), ("", False), (3, False)])
+def test_scheduler_values(value, ok):
+    if ok:
+        assert check_scheduler(value) == value
+    else:
+        with pytest.raises(ValueError, match="scheduler="):
+            check_scheduler(value)
+
+
+def test_an_unreachable_scheduler_is_named():
+    pytest.importorskip("distributed")
+    with pytest.raises(ConnectionError, match="scheduler='tcp://127.0.0.1:1'"), sweep.executor_for("tcp://127.0.0.1:1"):
+        pass
+
+
+RATES = {"cpu": {"machine": "test", "date": "2026-11-30", "seconds": {
+    f"{kind} d={d} {s} data": 1e-6 * d * (2 if s == "own" else 1)
+    for kind in ("linear", "softmax") for d in (2, 3, 5, 10) for s in ("shared", "own")}}}
+
+
+def test_the_cost_estimate_scales_with_the_work():
+    one = estimated_seconds(BASE, "cpu", RATES)
+    # BASE: d = 3, C = 4, n = 20 against the measured n = 100, C = 5: per-context cost (21/101) * (7/8) of d = 3's
+    assert one == pytest.approx(3e-6 * (21 / 101) * (7 / 8) * BASE.steps * BASE.batch_size)
+    assert estimated_seconds(replace(BASE, steps=60), "cpu", RATES) == pytest.approx(2 * one)
+    assert estimated_seconds(replace(BASE, seeds=(0, 1, 2)), "cpu", RATES) == pytest.approx(3 * one)
+    assert estimated_seconds(replace(BASE, seeds=(0, 1), shared_data=False), "cpu", RATES) == pytest.approx(4 * one)
+    # d = 4 takes d = 5's rate, scaled by (d + C) = 8 against the measured 5 + 5
+    assert estimated_seconds(replace(BASE, d=4), "cpu", RATES) == pytest.approx(one * (5 / 3) * (8 / 10) / (7 / 8))
+    assert estimated_seconds(BASE, "cuda", RATES) is None
+    assert estimated_seconds(BASE, "cpu", {}) is None
+
+
+def test_the_plan_lists_every_profile_with_its_cost_and_the_paper_profile_is_large(tmp_path):
+    assert sweep.RATES_FILE.exists(), "benchmarks/rates.py writes the measured rates the plan uses"
+    for name in PROFILES:
+        rows = plan(name, tmp_path)
+        assert rows and all(r["trained_steps"] == 0 and r["cpu_hours"] > 0 for r in rows)
+        assert len({r["key"] for r in rows}) == len(rows)
+    paper = sum(r["cpu_hours"] for r in plan("paper", tmp_path))
+    book = sum(r["cpu_hours"] for r in plan("book", tmp_path))
+    assert paper > 500 and book < 5  # the issue's order of magnitude: ~1000 CPU-hours; the book: ~30 min on 2 cores
+    table = plan_table("paper", tmp_path)
+    assert "| 06_d10_dynamics | constant rates d=10 | 4 | 6,000,000 × 2048 | 0% |" in table
+    assert "Total:" in table and "still to train" in table
+
+
+def test_the_plan_is_exactly_what_the_smoke_book_trained():
+    """The chapters build their runs with `icl_lib.chapter_runs`; the plan lists the same configs, so
+    every run the smoke book trained (at this library and sampler version) is in the plan, all finished."""
+    runs_dir = Path(__file__).resolve().parents[1] / "_build" / "smoke" / "runs"
+    if not runs_dir.is_dir():
+        pytest.skip("the smoke book has not been executed here (make execute PROFILE=smoke)")
+    current = set()
+    for file in runs_dir.glob("*/config.json"):
+        identity = json.loads(file.read_text())
+        if identity.get("version") == icl_lib.__version__ and identity.get("sampler") == SAMPLER_VERSION \
+                and (file.parent / "final.pt").exists():
+            current.add(file.parent.name)
+    rows = plan("smoke", runs_dir)
+    assert {r["key"] for r in rows} == current
+    assert all(r["trained_steps"] == r["steps"] for r in rows)
+
+
+def test_chapter_runs_follow_the_notebook_parameters():
+    prof = get_profile("book")
+    configs = chapter_runs.softmax_vs_kernel_gd(prof, dims=[3], steps=500, batch_size=64, lr=1e-3, seed=4)
+    assert set(configs) == {(3, True), (3, False)}
+    assert all(c.steps == 500 and c.batch_size == 64 and c.lr == 1e-3 and c.seeds == (4,) for c in configs.values())
+    controls = chapter_runs.controls(prof, dims=[3], seed=4, control_seeds=3)[3]
+    assert controls.seeds == (5, 6) and not controls.shared_data
+    dynamics = chapter_runs.d10_dynamics(prof, lrs=[3e-3, 1e-4])
+    assert dynamics.d == 10 and dynamics.lr == (1e-4, 3e-3) and dynamics.seeds == (0, 1)
+    selection = chapter_runs.selection_vs_elimination(prof, n_seeds=3, classes=[2, 5], dims=[2], lengths=[100])
+    assert list(selection) == [(2, 5, 100), (2, 2, 100)]
+    assert chapter_runs.paper_lr(get_profile("paper")) == {}  # constant there: the chapter's own runs
+
+
+def test_a_paper_profile_chapter_runs_on_a_local_cluster_from_the_notebook(tmp_path):
+    """Chapter 3 at the paper profile with a small override, its runs trained by a LocalCluster
+    (`-p scheduler local:2`) and the chapter executed against them, as the rerun page shows."""
+    pytest.importorskip("distributed")
+    notebook = tmp_path / "03.ipynb"
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([bin_dir / "jupytext", "--quiet", "--to", "ipynb", "-o", notebook,
+                    ROOT / "notebooks" / "03_linear_vs_gd.py"], check=True)
+    results, runs_dir = tmp_path / "03.json", tmp_path / "runs"
+    subprocess.run([bin_dir / "papermill", "--no-progress-bar", notebook, tmp_path / "out.ipynb", "-p", "profile", "paper",
+                    "-p", "steps", "1500", "-p", "batch_size", "256", "-p", "lr", "0.001", "-y", "dims: [3]",
+                    "-p", "scheduler", "local:2", "-p", "results_path", results, "-p", "runs_dir", runs_dir],
+                   check=True, capture_output=True, cwd=tmp_path)
+    out = json.loads(results.read_text())
+    assert out["profile"] == "paper" and out["metrics"]["d3.cos_sim"] > 0.99
+    assert [p.name for p in runs_dir.iterdir()] == [run_key(chapter_runs.linear_vs_gd(
+        get_profile("paper"), dims=[3], steps=1500, batch_size=256, lr=1e-3)[3])]
+    assert not list(runs_dir.glob("*/claim*"))
+
+
+def test_the_slurm_example_of_the_readme_writes_single_threaded_workers():
+    """The README's dask-jobqueue example, built as written: one worker process per core, one thread
+    each, numba on one thread, and a scheduler address to pass as SCHEDULER."""
+    dask_jobqueue = pytest.importorskip("dask_jobqueue")
+    readme = (ROOT / "README.md").read_text()
+    call = re.search(r"cluster = (SLURMCluster\(.*?\))\n", readme, re.S)
+    assert call and call.group(1) in (ROOT / "book" / "rerun.md").read_text()  # the same example on both pages
+    cluster = eval(call.group(1), {"SLURMCluster": dask_jobqueue.SLURMCluster})  # the README's own text
+    try:
+        script = cluster.job_script()
+        assert "export NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1" in script
+        assert "--nthreads 1" in script and "--nworkers 16" in script and "#SBATCH --cpus-per-task=16" in script
+        assert check_scheduler(cluster.scheduler_address) == cluster.scheduler_address
+    finally:
+        cluster.close()
