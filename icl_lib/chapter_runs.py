@@ -11,6 +11,7 @@ profile's value, as in the notebooks.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from icl_lib import paper
 from icl_lib.profiles import Profile, get_profile
@@ -18,7 +19,8 @@ from icl_lib.readings import INCLUDE_QUERY, VARIANTS
 from icl_lib.training import INIT_MODES, TrainConfig, config_from_profile, softmax_run_config
 
 __all__ = ["linear_vs_gd", "softmax_vs_kernel_gd", "paper_lr", "controls", "extraction", "d10_dynamics",
-           "selection_vs_elimination", "recipe", "recipe_scheduled", "init_readings", "INIT_D", "book_runs"]
+           "selection_vs_elimination", "recipe", "recipe_scheduled", "init_readings", "INIT_D", "two_classes",
+           "book_runs"]
 
 INIT_D = 3  # chapter 8 compares the initialisation readings where the paper's values are known
 
@@ -136,6 +138,21 @@ def init_readings(prof: Profile, *, C: int = 5, n: int = 100, seed: int = 0,
                                       init_mode=mode) for mode in INIT_MODES}
 
 
+def two_classes(prof: Profile, *, first_seed: int = 0, n_seeds: int | None = None, d: int = 2,
+                n: int = 100) -> dict[str, TrainConfig]:
+    """Chapter 9: chapter 7's seeds at C = 2 (its run, cached once chapter 7 has run) and the same
+    seeds with one thing changed: trained `prof.beyond.longer` times as long, the other
+    initialisation reading, the query attending to itself, a third of the peak rate."""
+    base = selection_vs_elimination(prof, first_seed=first_seed, n_seeds=n_seeds, d=d, C=2, n=n, classes=[2], dims=[d],
+                                    lengths=[n])[(d, 2, n)]
+    other_reading = next(mode for mode in INIT_MODES if mode != base.init_mode)
+    return {"chapter 7's budget": base,
+            f"{prof.beyond.longer}× as many steps": replace(base, steps=base.steps * prof.beyond.longer),
+            f"{other_reading} initialisation": replace(base, init_mode=other_reading),
+            f"include_query={not base.include_query}": replace(base, include_query=not base.include_query),
+            "a third of the peak rate": replace(base, lr=base.lr / 3)}
+
+
 def book_runs(profile: str) -> list[tuple[str, str, TrainConfig]]:
     """Every run the book trains at `profile` with the chapters' default parameters, in chapter order:
     (chapter, what the run is, config). A run that several chapters use is listed where it is first trained."""
@@ -152,6 +169,7 @@ def book_runs(profile: str) -> list[tuple[str, str, TrainConfig]]:
     rows += [("08_recipe", f"constant rates d={d}", c) for d, c in recipe(prof).items()]
     rows += [("08_recipe", f"scheduled d={d}", c) for d, c in recipe_scheduled(prof).items()]
     rows += [("08_recipe", f"init {mode} d={c.d}", c) for mode, c in init_readings(prof).items()]
+    rows += [("09_beyond", f"C=2 seeds, {what}", c) for what, c in two_classes(prof).items()]
     seen: set[TrainConfig] = set()
     unique = []
     for row in rows:

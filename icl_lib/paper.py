@@ -176,6 +176,12 @@ CLAIMS = {
         "grid search finds the optimal c_η to be ~8,000",
         "Appendix I",
     ),
+    "d10_landscape": Claim(
+        "d = 10: a more complicated loss landscape",
+        "Observation that no value of c_η converged yet, together with the fact that grid search finds the "
+        "optimal c_η to be ~8,000, we realized that this case of d = 10 has a more complicated loss landscape",
+        "Appendix I",
+    ),
     "selection_majority": Claim(
         "Most seeds learn selection",
         "selection algorithm is the one leaned in majority of runs, especially in our default settings",

@@ -27,7 +27,8 @@ __all__ = [
     "plot_region_uniformity", "plot_deviations", "plot_alignment_through_training", "plot_per_context_scatter",
     "plot_search_curve", "plot_loss_through_training", "plot_grid_heatmaps", "plot_weight_products",
     "plot_coefficients_through_training", "ALGORITHM_COLOURS", "plot_algorithm_counts", "plot_algorithm_coefficients",
-    "plot_attention_by_closeness", "plot_dynamics_by_lr", "plot_controls",
+    "plot_attention_by_closeness", "plot_dynamics_by_lr", "plot_controls", "plot_steps_across_n", "plot_gain_by_mass",
+    "plot_loss_maps", "plot_valley_profiles",
 ]
 
 COLUMN_WIDTH = 6.4  # inches: at 100 dpi, with the 0.1-inch margins of a tight bounding box, within the 672-px column
@@ -450,4 +451,90 @@ def plot_controls(values: dict[int, dict[str, dict[str, list[float]]]]):
             ax.set_xticks(range(len(values[d])), list(values[d]))
             ax.set_title(f"d = {d}: {label}", fontsize=10)
             ax.set_xlim(-0.5, len(values[d]) - 0.5)
+    return fig
+
+
+def plot_steps_across_n(curves: dict[int, dict[str, tuple[list[int], list[float]]]],
+                        models: dict[int, tuple[int, float]] | None = None):
+    """Chapter 9: held-out loss of each step at its own optimum against the context length n, one
+    panel per d (log n); the trained model at its n as a black diamond."""
+    fig, axes = _grid(len(curves), panel_height=2.5, sharey=True)
+    for ax, (d, steps) in zip(axes, sorted(curves.items()), strict=True):
+        for i, (name, (ns, losses)) in enumerate(steps.items()):
+            ax.plot(ns, losses, "o-", ms=3.5, color=STEP_COLOURS.get(name, LINE_COLOURS[i % len(LINE_COLOURS)]), label=name)
+        if models and d in models:
+            ax.plot(*models[d], "D", color="black", ms=6, label="trained softmax SA")
+        ax.set_xscale("log")
+        ax.set_title(f"d = {d}")
+        ax.set_xlabel("context length n")
+    for ax in axes[:: min(2, len(axes))]:
+        ax.set_ylabel("held-out loss")
+    handles, labels = axes[-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False)
+    return fig
+
+
+def plot_gain_by_mass(rows: dict[int, list[tuple[float, float, float, float]]]):
+    """Chapter 9: the loss of Eq. 3 minus that of Eq. 1 per context, averaged within bins of the
+    neighbour mass m(X) (x, log), with 95% intervals, one line per d."""
+    fig, axes = _grid(1, ncols=1, panel_height=3.0)
+    ax = axes[0]
+    for i, (d, bins) in enumerate(sorted(rows.items())):
+        x, mean, low, high = (np.array(v) for v in zip(*bins, strict=True))
+        ax.errorbar(x, mean, yerr=[mean - low, high - mean], fmt="o-", ms=4, capsize=3, color=LINE_COLOURS[i],
+                    label=f"d = {d}")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel(r"neighbour mass $m(X)$ (bin median); $\eta(X) = c_\eta / m(X)$")
+    ax.set_ylabel("loss of Eq. 3 − loss of Eq. 1")
+    ax.legend(frameon=False)
+    return fig
+
+
+def plot_loss_maps(maps: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                   valleys: dict[int, tuple[np.ndarray, np.ndarray]],
+                   paths: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, *, within: float = 1e-3):
+    """Chapter 9: Eq. 1's mean loss over (c_sigma, c_eta) per d, relative to its minimum (log colour
+    scale from 1e-4 to 1), the set within `within` of the minimum outlined in white, the curve along
+    which Eq. 1 tends to the best GD step (dashed) and, at d = 10, trained models' values (paths)."""
+    fig, axes = _grid(len(maps), panel_height=2.9)
+    from matplotlib.colors import LogNorm
+
+    norm = LogNorm(vmin=1e-4, vmax=1.0)
+    for ax, (d, (c_etas, c_sigmas, losses, _)) in zip(axes, sorted(maps.items()), strict=True):
+        excess = np.clip(losses / losses.min() - 1, 1e-4, 1.0)
+        mesh = ax.pcolormesh(c_sigmas, c_etas, excess, shading="auto", cmap="viridis", norm=norm, rasterized=True)
+        ax.contour(c_sigmas, c_etas, losses <= losses.min() * (1 + within), levels=[0.5], colors="white",
+                   linewidths=1.2)
+        ax.plot(*valleys[d], "--", color="red", lw=1.4, label="towards Eq. 2 (c_η c_σ fixed)")
+        if paths and d == 10:
+            for i, (label, (c_sigma, c_eta)) in enumerate(paths.items()):
+                ax.plot(c_sigma, c_eta, "-", color=["white", "orange", "cyan"][i % 3], lw=1.6, label=label,
+                        path_effects=[withStroke(linewidth=3, foreground="black")])
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(c_sigmas.min(), c_sigmas.max())
+        ax.set_ylim(c_etas.min(), c_etas.max())
+        ax.set_xlabel(r"$c_\sigma$")
+        ax.set_ylabel(r"$c_\eta$")
+        ax.set_title(f"d = {d}")
+    fig.colorbar(mesh, ax=axes, label="loss / minimum − 1", shrink=0.8)
+    handles = {lab: h for ax in axes for h, lab in zip(*ax.get_legend_handles_labels(), strict=True)}
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=2, frameon=False, fontsize=9)
+    return fig
+
+
+def plot_valley_profiles(profiles: dict[int, tuple[np.ndarray, np.ndarray, float]]):
+    """Chapter 9: Eq. 1's loss along the curve towards the best GD step, relative to that step's
+    loss, against c_sigma (log; c_eta follows from it), one line per d."""
+    fig, axes = _grid(1, ncols=1, panel_height=2.8)
+    ax = axes[0]
+    for i, (d, (c_sigmas, losses, limit)) in enumerate(sorted(profiles.items())):
+        ax.plot(c_sigmas, np.asarray(losses) / limit - 1, "-", color=LINE_COLOURS[i], label=f"d = {d}")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=1e-4)
+    ax.set_xlabel(r"$c_\sigma$ along the curve ($c_\eta c_\sigma$ fixed)")
+    ax.set_ylabel("loss / Eq. 2's loss − 1")
+    ax.legend(frameon=False, ncol=2)
     return fig

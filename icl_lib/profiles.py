@@ -13,7 +13,7 @@ from pathlib import Path
 from icl_lib import paper
 from icl_lib.validation import check_choice, check_positive_int, check_scheduler
 
-__all__ = ["PROFILES", "Profile", "Training", "Sweep", "Dynamics", "Tolerances", "get_profile", "check_parameters",
+__all__ = ["PROFILES", "Profile", "Training", "Sweep", "Dynamics", "Tolerances", "Beyond", "get_profile", "check_parameters",
            "book_root", "output_path", "relative_to_book"]
 
 
@@ -60,6 +60,18 @@ class Dynamics:
 
 
 @dataclass(frozen=True)
+class Beyond:
+    """Chapter 09 (the paper's open questions): the context lengths of the comparison of Eq. 1 with
+    Eq. 2 and Eq. 3, its search and held-out contexts per setting, the points per axis of the loss
+    maps, and the training steps of the two-class runs relative to chapter 07's budget."""
+
+    lengths: tuple[int, ...]
+    contexts: int
+    map_points: int
+    longer: int
+
+
+@dataclass(frozen=True)
 class Tolerances:
     """What the chapters' assertions and verdicts accept at a profile: the `smoke` profile trains for
     seconds, so its runs only have to have moved towards the solution."""
@@ -100,6 +112,7 @@ class Profile:
     selection_sweep: Sweep
     dynamics_setting: Dynamics
     tolerances: Tolerances
+    beyond: Beyond
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -150,6 +163,10 @@ _D10 = Dynamics(d=paper.D10, lrs=paper.D10_LRS)
 # last quarter). The paper profile trains the paper's rate for its 2M steps.
 _BOOK_RECIPE = Training(steps=4000, batch_size=paper.BATCH_SIZE, lr=None, clip=paper.SOFTMAX_CLIP, eval_every=100,
                         checkpoint_every=1000, steps_by_d=((3, 6000),))
+# Beyond the paper (chapter 09): n from 10 to 400 around the paper's 100, 2000 search and 2000
+# held-out contexts per (d, n) (a fifth of Appendix G's 10,000, so that 24 settings stay minutes),
+# Appendix G's grids; the two-class runs of chapter 07 also trained 4 times as long.
+_BEYOND = Beyond(lengths=(10, 20, 50, 100, 200, 400), contexts=2000, map_points=paper.GRID_POINTS, longer=4)
 _STRICT = Tolerances(linear_min_cos=0.99, linear_max_preds_diff=0.05, linear_eta_rel=0.25, softmax_min_cos=0.98,
                      softmax_max_preds_diff=0.06, softmax_min_cos_d10=0.9, softmax_max_preds_diff_d10=0.15,
                      extraction_min_cos=0.97, assert_extracted_d3=True)
@@ -167,7 +184,7 @@ PROFILES: dict[str, Profile] = {
         selection_sweep=Sweep(n_seeds=4, classes=(2, 5), dims=(2,), lengths=(100,)),
         dynamics_setting=Dynamics(d=3, lrs=(1e-2, 3e-2)),
         recipe=Training(steps=600, batch_size=256, lr=None, clip=paper.SOFTMAX_CLIP, eval_every=25, checkpoint_every=1000),
-        recipe_lrs=(1e-2, 3e-2), init_seeds=4,
+        recipe_lrs=(1e-2, 3e-2), init_seeds=4, beyond=Beyond(lengths=(20, 100), contexts=300, map_points=24, longer=2),
         tolerances=Tolerances(linear_min_cos=0.9, linear_max_preds_diff=0.25, linear_eta_rel=0.5, softmax_min_cos=0.8,
                               softmax_max_preds_diff=0.25, softmax_min_cos_d10=0.8, softmax_max_preds_diff_d10=0.25,
                               extraction_min_cos=0.8, assert_extracted_d3=False)),
@@ -182,7 +199,7 @@ PROFILES: dict[str, Profile] = {
                            schedule="warmup_cosine", warmup_steps=70, final_lr_fraction=0.02),
         dynamics=Training(steps=60_000, batch_size=512, lr=None, clip=paper.SOFTMAX_CLIP, eval_every=500, checkpoint_every=5000),
         selection_sweep=_SELECTION_SWEEP, dynamics_setting=_D10, tolerances=_STRICT,
-        recipe=_BOOK_RECIPE, recipe_lrs=(1e-3, 3e-3, 1e-2), init_seeds=12),
+        recipe=_BOOK_RECIPE, recipe_lrs=(1e-3, 3e-3, 1e-2), init_seeds=12, beyond=_BEYOND),
     "paper": Profile(
         "paper", n_task_checks=10_000, n_proof_contexts=2048, n_uniformity=100_000, dims=paper.DIMS, n_search=paper.N_SEARCH,
         n_eval=paper.N_EVAL, n_align=paper.N_ALIGN, grid_points=paper.GRID_POINTS, control_seeds=3, linear=_PAPER_LINEAR,
@@ -191,7 +208,8 @@ PROFILES: dict[str, Profile] = {
         dynamics=Training(steps=paper.D10_STEPS, batch_size=paper.BATCH_SIZE, lr=None, clip=paper.SOFTMAX_CLIP, eval_every=5000,
                           checkpoint_every=50_000),
         selection_sweep=_SELECTION_SWEEP, dynamics_setting=_D10, tolerances=_STRICT,
-        recipe=_PAPER_SOFTMAX, recipe_lrs=(), init_seeds=paper.SELECTION_SEEDS),
+        recipe=_PAPER_SOFTMAX, recipe_lrs=(), init_seeds=paper.SELECTION_SEEDS,
+        beyond=Beyond(lengths=_BEYOND.lengths, contexts=paper.N_SEARCH, map_points=paper.GRID_POINTS, longer=4)),
 }
 
 

@@ -32,7 +32,7 @@ __all__ = [
     "compare_with_eq1",
     "task_verdict", "construction_verdict", "alignment_verdict", "extracted_d3_verdict", "extraction_works_verdict",
     "controls_verdict", "dynamics_by_d_verdict", "flattens_earlier_verdict", "smaller_value_verdict", "not_converged_verdict",
-    "grid_optimum_verdict", "selection_majority_verdict", "elimination_low_c_verdict",
+    "grid_optimum_verdict", "selection_majority_verdict", "elimination_low_c_verdict", "landscape_verdict",
 ]
 
 REPRODUCED, NOT_REPRODUCED, NOT_RESOLVED, NOT_TESTABLE = "reproduced", "not reproduced", "not resolved", "not testable"
@@ -444,3 +444,28 @@ def elimination_low_c_verdict(low: tuple[int, int, int], base: tuple[int, int, i
     verdict = compare_proportions(k_low, n_low, k_base, n_base) if c_low < c_base else NOT_TESTABLE
     return Verdict("elimination_low_c", ours, "the Wilson 95% intervals of the share of elimination separate, the lower C "
                    "above (overlapping: not resolved)", setting, verdict, budget_dependent=True)
+
+
+def landscape_verdict(*, map_min: float, valley_runs_on: bool, limit_loss: float, valley_decreasing: bool | None,
+                      setting: str, tolerance: float = 1e-3) -> Verdict:
+    """Appendix I (chapter 09): the paper infers "a more complicated loss landscape" at d = 10 from a
+    finite grid optimum (c_η ≈ 8,000) that training does not converge to. Reproduced: Eq. 1's loss
+    has a finite optimum: the set within `tolerance` (relative) of the best loss stays finite along
+    the valley (`valley_runs_on` False), and the map's minimum lies below the linear limit (Eq. 2's
+    best loss) by more than `tolerance`. Not reproduced: it has none, since the near-optimal set
+    runs on along the valley to the linear limit, the loss keeps falling along it, and that limit is
+    at least as good as the map's minimum; a model following the gradient then lets c_η grow
+    without bound. Otherwise not resolved."""
+    interior = not valley_runs_on and map_min < limit_loss * (1 - tolerance)
+    unbounded = valley_runs_on and bool(valley_decreasing) and limit_loss <= map_min * (1 + tolerance)
+    verdict = REPRODUCED if interior else NOT_REPRODUCED if unbounded else NOT_RESOLVED
+    falls = {True: "falls all the way", False: "does not fall all the way", None: "not computed"}[valley_decreasing]
+    return Verdict(
+        "d10_landscape",
+        f"Eq. 1's best loss on the map {map_min:.5f}; its limit c_σ → 0, Eq. 2, {limit_loss:.5f}; the set "
+        f"within {tolerance:.1%} of the best {'runs on to that limit' if valley_runs_on else 'stays finite'}; "
+        f"the loss along the valley {falls}",
+        f"reproduced: the set within {tolerance:.1%} of the best loss finite, the map's minimum below the "
+        f"linear limit by more than {tolerance:.1%}; not reproduced: the set running on along the valley to "
+        "the limit, the loss falling all the way, and the limit at least as good",
+        setting, verdict)

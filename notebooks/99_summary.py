@@ -39,13 +39,14 @@ chapters = [
     "06_d10_dynamics",
     "07_selection_vs_elimination",
     "08_recipe",
+    "09_beyond",
 ]  # chapters expected in this build
 
 # %% tags=["hide-input"]
 from collections import Counter
 from pathlib import Path
 
-from IPython.display import HTML
+from IPython.display import HTML, Markdown
 
 from icl_lib.profiles import PROFILES, output_path
 from icl_lib.results import Table, read_results
@@ -112,6 +113,18 @@ short = Table(
 )
 _ = (Path(results_dir) / "verdicts.md").write_text(short.markdown() + "\n")
 
+
+# %% [markdown]
+# ## What goes beyond the paper
+#
+# Three parts of this book answer questions the paper does not ask or leaves open: chapter 4's
+# controls (is the trained model Eq. 1 rather than the simpler Eq. 2 or Eq. 3?), chapter 8 (the
+# paper's own recipe and both readings of its initialisation) and chapter 9, whose findings,
+# as computed in this build, are:
+
+# %%
+beyond_notes = Path(results_dir) / "beyond.md"
+Markdown(beyond_notes.read_text()) if "09_beyond" in chapters else None
 
 # %% [markdown]
 # ## Every number the chapters wrote

@@ -16,7 +16,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 PAGES = {"executed/01_task.html": (2, 5), "executed/02_proofs.html": (1, 10), "executed/03_linear_vs_gd.html": (3, 5),
          "executed/04_softmax_vs_kernel_gd.html": (5, 5), "executed/05_extraction.html": (3, 5),
          "executed/06_d10_dynamics.html": (1, 5), "executed/07_selection_vs_elimination.html": (2, 3),
-         "executed/08_recipe.html": (2, 3),
+         "executed/08_recipe.html": (2, 3), "executed/09_beyond.html": (4, 5),
          "executed/99_summary.html": (0, 0),
          "book/intro.html": (0, 0), "book/rerun.html": (0, 0), "book/status.html": (0, 0),
          "book/reproduction_notes.html": (0, 3)}

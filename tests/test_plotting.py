@@ -55,6 +55,18 @@ def _every_figure():
     yield "dynamics", pl.plot_dynamics_by_lr({lr: (STEPS, np.linspace(0, 100, len(STEPS)), np.linspace(0, 4, len(STEPS)),
                                                   np.linspace(1.6, 0.6, len(STEPS))) for lr in (1e-4, 3e-3)},
                                             c_eta_star=8000.0, c_sigma_star=0.04)
+    lengths = [10, 20, 50, 100, 200, 400]
+    yield "steps across n", pl.plot_steps_across_n(
+        {d: {k: (lengths, list(np.linspace(1, 0.2, 6))) for k in ("Eq. 1", "Eq. 3", "Eq. 2")} for d in DIMS},
+        {d: (100, 0.4) for d in DIMS})
+    yield "gain by mass", pl.plot_gain_by_mass({d: [(10.0**-k, 0.1, 0.05, 0.15) for k in range(5, 0, -1)] for d in DIMS})
+    etas, sigmas = np.logspace(-1, 7, 20), np.logspace(-5, 3.5, 20)
+    loss_map = 1 + rng.random((20, 20))
+    yield "loss maps", pl.plot_loss_maps({d: (etas, sigmas, loss_map, (1.0, 1.0)) for d in DIMS},
+                                         {d: (sigmas, 100 / sigmas) for d in DIMS},
+                                         {"trained, lr 0.003": (sigmas[:5], etas[:5])})
+    yield "valley", pl.plot_valley_profiles({d: (np.logspace(1, -6, 10), list(np.linspace(0.7, 0.6, 10)), 0.6)
+                                             for d in DIMS})
 
 
 @pytest.mark.parametrize("name, fig", list(_every_figure()), ids=lambda v: v if isinstance(v, str) else "")

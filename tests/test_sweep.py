@@ -203,6 +203,10 @@ def test_chapter_runs_follow_the_notebook_parameters():
     selection = chapter_runs.selection_vs_elimination(prof, n_seeds=3, classes=[2, 5], dims=[2], lengths=[100])
     assert list(selection) == [(2, 5, 100), (2, 2, 100)]
     assert chapter_runs.paper_lr(get_profile("paper")) == {}  # constant there: the chapter's own runs
+    two = chapter_runs.two_classes(prof)
+    assert two["chapter 7's budget"] == chapter_runs.selection_vs_elimination(prof)[(2, 2, 100)]
+    changed = [what for what, c in two.items() if c != two["chapter 7's budget"]]
+    assert len(changed) == 4 and two["4× as many steps"].steps == 4 * two["chapter 7's budget"].steps
 
 
 def test_a_paper_profile_chapter_runs_on_a_local_cluster_from_the_notebook(tmp_path):
