@@ -63,6 +63,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 
 from icl_lib import paper
 from icl_lib.algorithms import ALGORITHMS, block_norms, classify_algorithm
@@ -382,16 +383,18 @@ for d in dims:
             f"{ends[1][1]:+.4f} [{ends[1][2]:+.4f}, {ends[1][3]:+.4f}]",
         )
     )
-Table(
-    (
-        "d",
-        "Eq. 1 − Eq. 3 at η(X) (max)",
-        "m(X), 90th / 10th pct",
-        "gain, lowest-mass fifth",
-        "middle fifth",
-        "highest-mass fifth",
-    ),
-    mass_rows,
+display(
+    Table(
+        (
+            "d",
+            "Eq. 1 − Eq. 3 at η(X) (max)",
+            "m(X), 90th / 10th pct",
+            "gain, lowest-mass fifth",
+            "middle fifth",
+            "highest-mass fifth",
+        ),
+        mass_rows,
+    )
 )
 assert max(identity_dev.values()) < 1e-9, identity_dev
 low_end, high_end = (
@@ -485,17 +488,19 @@ for d in map_dims:
             f"{limit_checks[d][0]:.1e} / {limit_checks[d][2]:.1e}",
         )
     )
-Table(
-    (
-        "d",
-        "map optimum (c_η, c_σ)",
-        "its loss",
-        "Eq. 2's best",
-        "Eq. 1 − Eq. 2",
-        f"c_η extent on the curve within {within:.1%}",
-        "Eq. 1 − Eq. 2 on the curve, c_σ = 1e-3 / 1e-5",
-    ),
-    rows,
+display(
+    Table(
+        (
+            "d",
+            "map optimum (c_η, c_σ)",
+            "its loss",
+            "Eq. 2's best",
+            "Eq. 1 − Eq. 2",
+            f"c_η extent on the curve within {within:.1%}",
+            "Eq. 1 − Eq. 2 on the curve, c_σ = 1e-3 / 1e-5",
+        ),
+        rows,
+    )
 )
 # the derivation: the gap to Eq. 2 shrinks like c_sigma (100× in two decades)
 assert all(v[2] < v[0] / 30 for v in limit_checks.values()), limit_checks
@@ -558,25 +563,27 @@ for label, (c_sigma_t, c_eta_t) in paths.items():
         rates[0],
         rates[1],
     )
-Table(
-    (
-        "run",
-        "c_η, middle → end",
-        "growth",
-        "linear-step η, middle → end",
-        "growth",
-    ),
-    [
+display(
+    Table(
         (
-            label,
-            f"{a:.3g} → {b:.3g}",
-            f"{b / a:.2f}×",
-            f"{r0:.3g} → {r1:.3g}",
-            f"{r1 / r0:.2f}×",
-        )
-        for label, (a, b, r0, r1) in moves.items()
-    ]
-    or [("no d = 10 run left the plateau at this profile", "", "", "", "")],
+            "run",
+            "c_η, middle → end",
+            "growth",
+            "linear-step η, middle → end",
+            "growth",
+        ),
+        [
+            (
+                label,
+                f"{a:.3g} → {b:.3g}",
+                f"{b / a:.2f}×",
+                f"{r0:.3g} → {r1:.3g}",
+                f"{r1 / r0:.2f}×",
+            )
+            for label, (a, b, r0, r1) in moves.items()
+        ]
+        or [("no d = 10 run left the plateau at this profile", "", "", "", "")],
+    )
 )
 if moves:
     findings["dynamics"] = (
@@ -730,17 +737,19 @@ for what, counts in counts2.items():
         "not reproduced": "fewer seeds end as neither",
         "not resolved": "not told apart from chapter 7's budget",
     }[outcome]
-Table(
-    ("change", "neither: chapter 7's budget → changed", "effect"),
-    [
-        (
-            what,
-            f"{counts2[base_what]['neither']}/{seeds2} → "
-            f"{counts2[what]['neither']}/{seeds2}",
-            effect,
-        )
-        for what, effect in effects.items()
-    ],
+display(
+    Table(
+        ("change", "neither: chapter 7's budget → changed", "effect"),
+        [
+            (
+                what,
+                f"{counts2[base_what]['neither']}/{seeds2} → "
+                f"{counts2[what]['neither']}/{seeds2}",
+                effect,
+            )
+            for what, effect in effects.items()
+        ],
+    )
 )
 neither_fits = [
     (f, off_block_share(trained[two_class_configs[what]].weights.member(m), 2))
