@@ -3,10 +3,10 @@
 - **η(X).** Eq. 1 is Eq. 3 (RBF kernel GD, σ² = √(d+C)/c_σ) with a learning rate that depends on
   the context: η(X) = c_η / m(X), where m(X) (`neighbour_mass`) is the mean kernel similarity of
   the context points to the query, i.e. how much of the context lies near it.
-- **The linear limit.** For small c_σ the attention weights are 1/m (1 + c_σ (s_i − s̄)/√D) + O(c_σ²),
-  with s_i = ⟨x_i, x_q⟩ and m keys. Every class has n/C context points, so the terms Σ_i y_i and
+- **The linear limit.** For small c_σ the attention weights are 1/k (1 + c_σ (s_i − s̄)/√D) + O(c_σ²),
+  with s_i = ⟨x_i, x_q⟩ and k keys. Every class has n/C context points, so the terms Σ_i y_i and
   s̄ Σ_i y_i shift all logits alike, which the outer softmax ignores: Eq. 1's logits are a common
-  shift plus η/n Σ_i y_i s_i, Eq. 2 at η = `gd_rate_of_eq1`(c_η, c_σ) = n c_η c_σ / (m √D), up to
+  shift plus η/n Σ_i y_i s_i, Eq. 2 at η = `gd_rate_of_eq1`(c_η, c_σ) = n c_η c_σ / (k √D), up to
   O(c_η c_σ²). Along a curve c_η c_σ = const, Eq. 1 tends to that GD step as c_σ → 0 (the
   chapter and the tests check it numerically).
 - **Two classes.** At C = 2 Eq. 1 at (c_η, c_σ) and at (−c_η, −c_σ), selection and elimination,
@@ -38,7 +38,7 @@ def _denominator(n: int, include_query: bool) -> int:
 
 def gd_rate_of_eq1(c_eta: float, c_sigma: float, *, n: int, D: int, include_query: bool) -> float:
     """The learning rate η of Eq. 2 that Eq. 1 at (c_eta, c_sigma) tends to as c_sigma → 0 with
-    c_eta · c_sigma fixed: η = n c_η c_σ / (m √D), m the number of keys (n, or n + 1 with the query)."""
+    c_eta · c_sigma fixed: η = n c_η c_σ / (k √D), k the number of keys (n, or n + 1 with the query)."""
     return n * c_eta * c_sigma / (_denominator(n, include_query) * math.sqrt(D))
 
 

@@ -36,8 +36,9 @@
 # where $m(X) = \frac{1}{n}\sum_j \exp(c_\sigma(\langle x_j, x_{query}\rangle - 1)/\sqrt{d+C})$
 # is the *neighbour mass*: how much of the context lies near the query. And for small $c_\sigma$
 # Eq. 1 is, up to a shift common to all classes (every class has $n/C$ points), the GD step of
-# Eq. 2 with $\eta = n\, c_\eta c_\sigma / (m\sqrt{d+C})$ ($m$ keys): along a curve
-# $c_\eta c_\sigma = $ const, Eq. 1 tends to the linear step as $c_\sigma \to 0$.
+# Eq. 2 with $\eta = n\, c_\eta c_\sigma / (k\sqrt{d+C})$, where $k$ is the number of keys ($n$,
+# or $n + 1$ when the query attends to itself): along a curve $c_\eta c_\sigma = $ const, Eq. 1
+# tends to the linear step as $c_\sigma \to 0$.
 
 # %% tags=["parameters"]
 profile = "book"  # smoke (tests) | book (published) | paper
@@ -424,7 +425,7 @@ plt.show()
 # $c_\eta$ from $10^{-1}$ to $10^{7}$, $c_\sigma$ from $10^{-5}$ to $10^{3.5}$, for every $d$
 # (Appendix G covers $c_\eta \le 10^4$ at $d = 10$). The *curve* is $c_\eta c_\sigma =$ const at
 # the value where Eq. 1 tends to Eq. 2 at Eq. 2's best rate $\eta^*$ (line-searched on the same
-# contexts, then refined): $c_\eta = m\sqrt{d+C}\,\eta^* / (n c_\sigma)$. Along it the loss is
+# contexts, then refined): $c_\eta = k\sqrt{d+C}\,\eta^* / (n c_\sigma)$. Along it the loss is
 # computed exactly, from $c_\sigma = 10$ down to $10^{-6}$ (below that, float64 rounding). The
 # *valley's extent* is the largest over the smallest $c_\eta$ on the curve whose loss is within
 # `within` of the best loss found (map or curve); when the set runs to the curve's end, the
@@ -540,7 +541,7 @@ plt.show()
 # %% [markdown]
 # What the trained models do at $d = 10$: chapter 6's runs, for the rates that left the plateau.
 # Along a path that follows the valley, $c_\eta$ grows while the rate of the linear step it tends
-# to, $\eta = n c_\eta c_\sigma / (m\sqrt{d+C})$, stays put. The table gives both at the middle
+# to, $\eta = n c_\eta c_\sigma / (k\sqrt{d+C})$, stays put. The table gives both at the middle
 # and at the end of the run.
 
 # %%
