@@ -35,18 +35,20 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import TypeVar
 
 from icl_lib.training import Run, TrainConfig, resolve_device, run_key, train
 from icl_lib.validation import check_scheduler
 
-__all__ = ["train_all", "Claim", "finished", "executor_for", "check_scheduler", "plan", "plan_table",
+__all__ = ["train_all", "train_each", "Claim", "finished", "executor_for", "check_scheduler", "plan", "plan_table",
            "estimated_seconds", "RATES_FILE", "RATE_SETTING"]
 
 RATES_FILE = Path(__file__).with_name("measured_rates.json")  # written by benchmarks/rates.py
 RATE_SETTING = {"n": 100, "C": 5, "batch_size": 512}  # where benchmarks/rates.py measures
+K = TypeVar("K", bound=Hashable)
 # one numba thread per worker process, waiting passively: benchmarks/concurrency.py
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
@@ -195,6 +197,12 @@ def train_all(configs: Sequence[TrainConfig], *, runs_dir: str | Path, executor:
             future.result()  # a task's error is raised here, with its traceback
     device = resolve_device(device)
     return [train(config, runs_dir=runs_dir, device=device, progress=False) for config in configs]
+
+
+def train_each(configs: Mapping[K, TrainConfig], **options: object) -> dict[K, Run]:
+    """`train_all` for configs under keys (a chapter's runs by d, by setting, or by config itself):
+    the same keys, each with its run. `options` are `train_all`'s."""
+    return dict(zip(configs, train_all(list(configs.values()), **options), strict=True))
 
 
 def _rates() -> dict[str, dict]:

@@ -61,7 +61,7 @@ from icl_lib.plotting import (
 from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.sweep import train_all
+from icl_lib.sweep import train_each
 from icl_lib.training import resolve_device
 from icl_lib.verdicts import alignment_verdict, verdict_table
 
@@ -114,10 +114,7 @@ print(
 # cluster that shares the run cache ({doc}`../book/rerun`), and the chapter then reads them.
 
 # %%
-trained = train_all(
-    list(configs.values()), runs_dir=runs_dir, scheduler=scheduler, device=device
-)
-runs = dict(zip(configs, trained, strict=True))
+runs = train_each(configs, runs_dir=runs_dir, scheduler=scheduler, device=device)
 for d, run in runs.items():
     print(
         f"d={d:>2}: eval loss {run.history['eval_loss'][0][0]:.3f} -> "

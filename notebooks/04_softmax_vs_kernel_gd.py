@@ -86,7 +86,7 @@ from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.sweep import train_all
+from icl_lib.sweep import train_each
 from icl_lib.training import budget_text, resolve_device
 from icl_lib.validation import check_bool, check_positive_int
 from icl_lib.verdicts import (
@@ -146,12 +146,8 @@ print(
 
 # %%
 every = [*configs.values(), *paper_configs.values(), *control_configs.values()]
-trained = dict(
-    zip(
-        every,
-        train_all(every, runs_dir=runs_dir, scheduler=scheduler, device=device),
-        strict=True,
-    )
+trained = train_each(  # keyed by config
+    {c: c for c in every}, runs_dir=runs_dir, scheduler=scheduler, device=device
 )
 runs = {key: trained[config] for key, config in configs.items()}
 paper_runs = {d: trained[config] for d, config in paper_configs.items()}

@@ -70,7 +70,7 @@ from icl_lib.readings import (
 )
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.sweep import train_all
+from icl_lib.sweep import train_each
 from icl_lib.training import budget_text, resolve_device
 from icl_lib.verdicts import (
     dynamics_by_d_verdict,
@@ -101,10 +101,7 @@ if figure_d not in dims:
 configs = extraction(
     prof, dims=dims, C=C, n=n, seed=seed, steps=steps, batch_size=batch_size, lr=lr
 )
-trained = train_all(
-    list(configs.values()), runs_dir=runs_dir, scheduler=scheduler, device=device
-)
-runs = dict(zip(configs, trained, strict=True))
+runs = train_each(configs, runs_dir=runs_dir, scheduler=scheduler, device=device)
 cfg = runs[(figure_d, INCLUDE_QUERY)].config
 budget = budget_text([runs[(d, INCLUDE_QUERY)].config for d in dims])
 print(

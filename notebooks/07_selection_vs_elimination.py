@@ -89,7 +89,7 @@ from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.sweep import train_all
+from icl_lib.sweep import train_each
 from icl_lib.training import resolve_device
 from icl_lib.validation import check_bool, check_fraction
 from icl_lib.verdicts import (
@@ -166,10 +166,7 @@ print(
 # is chapter 4's warm-up and cosine decay, at a smaller budget per seed.
 
 # %%
-trained = train_all(
-    list(configs.values()), runs_dir=runs_dir, scheduler=scheduler, device=device
-)
-runs = dict(zip(configs, trained, strict=True))
+runs = train_each(configs, runs_dir=runs_dir, scheduler=scheduler, device=device)
 for setting in settings:
     losses = runs[setting].history["eval_loss"][-1]
     print(

@@ -72,7 +72,7 @@ from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY, INIT_MODE, init_reading_choice
 from icl_lib.results import Table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.sweep import train_all
+from icl_lib.sweep import train_each
 from icl_lib.training import INIT_MODES, budget_text, resolve_device
 from icl_lib.validation import check_fraction, check_positive_float
 from icl_lib.verdicts import (
@@ -152,12 +152,8 @@ print(
 # paper's own rate when that one qualifies within the budget.
 
 # %%
-trained = dict(
-    zip(
-        every,
-        train_all(every, runs_dir=runs_dir, scheduler=scheduler, device=device),
-        strict=True,
-    )
+trained = train_each(  # keyed by config
+    {c: c for c in every}, runs_dir=runs_dir, scheduler=scheduler, device=device
 )
 runs = {d: trained[config] for d, config in configs.items()}
 scheduled = {d: trained[config] for d, config in scheduled_configs.items()}

@@ -111,7 +111,7 @@ from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
-from icl_lib.sweep import train_all
+from icl_lib.sweep import train_each
 from icl_lib.training import resolve_device
 from icl_lib.validation import check_fraction
 from icl_lib.verdicts import (
@@ -182,12 +182,8 @@ every = [
     *two_class_configs.values(),
     five_class_config,
 ]
-trained = dict(
-    zip(
-        every,
-        train_all(every, runs_dir=runs_dir, scheduler=scheduler, device=device),
-        strict=True,
-    )
+trained = train_each(  # keyed by config
+    {c: c for c in every}, runs_dir=runs_dir, scheduler=scheduler, device=device
 )
 print(f"{len(trained)} runs ready")
 

@@ -17,7 +17,7 @@ import torch
 import icl_lib
 from icl_lib import chapter_runs, sweep
 from icl_lib.profiles import PROFILES, get_profile
-from icl_lib.sweep import Claim, estimated_seconds, plan, plan_table, train_all, train_claimed
+from icl_lib.sweep import Claim, estimated_seconds, plan, plan_table, train_all, train_claimed, train_each
 from icl_lib.training import SAMPLER_VERSION, TrainConfig, run_key, train
 from icl_lib.validation import check_scheduler
 
@@ -49,6 +49,13 @@ def test_train_all_here_returns_the_runs_in_order(tmp_path):
     _same(runs[1], train(CONFIGS[0], runs_dir=tmp_path / "plain", device="cpu", progress=False))
     assert not list(tmp_path.glob("*/claim*"))  # every claim released
 
+
+
+def test_train_each_keeps_the_keys(tmp_path):
+    runs = train_each({"b": CONFIGS[1], ("a", 0): CONFIGS[0]}, runs_dir=tmp_path, device="cpu")
+    assert list(runs) == ["b", ("a", 0)]
+    _same(runs[("a", 0)], train(CONFIGS[0], runs_dir=tmp_path / "plain", device="cpu", progress=False))
+    assert runs["b"].config == CONFIGS[1]
 
 def test_a_dask_cluster_trains_the_same_runs_bit_for_bit(tmp_path, client):
     remote = train_all(CONFIGS, runs_dir=tmp_path / "dask", executor=client.get_executor(), device="cpu", threads=1)
