@@ -143,6 +143,8 @@ check_fraction("within", within, include_one=False)
 device = resolve_device(device)
 dims = sorted(dims or prof.dims)
 lengths = sorted(lengths or prof.beyond.lengths)
+if n not in lengths:  # the trained models and the per-context analysis are at n
+    raise ValueError(f"n={n} must be one of lengths={lengths}")
 contexts = contexts or prof.beyond.contexts
 map_dims = sorted({*dims, paper.D10})  # the landscape always includes d = 10
 D10 = paper.D10
@@ -203,7 +205,7 @@ print(f"{len(trained)} runs ready")
 kernel_eta = log_grid(*paper.KERNEL_GD_ETA_EXPONENTS, prof.grid_points)
 kernel_sigma2 = log_grid(*paper.KERNEL_GD_SIGMA2_EXPONENTS, prof.grid_points)
 gd_eta_grid = log_grid(*paper.GD_ETA_EXPONENTS, prof.grid_points)
-fits, held, per_context = {}, {}, {}
+fits, held, per_context, held_out = {}, {}, {}, {}
 for d in dims:
     e1, s1 = adaptive_grid(d, prof.grid_points)
     for nn in lengths:
@@ -240,12 +242,10 @@ for d in dims:
             for k, v in logits.items()
         }
         if nn == n:
-            per_context[(d, nn)]["mass"] = neighbour_mass(
-                test, cs, include_query=INCLUDE_QUERY
-            ).numpy()
+            held_out[d] = test  # also for the trained models and the mass bins
 model_loss = {}
 for d, config in model_configs.items():
-    test = contexts_for("heldout", contexts, n=n, d=d, C=C, seed=seed)
+    test = held_out[d]
     with torch.no_grad():
         logits = trained[config].predictor()(test)
     model_loss[d] = (
@@ -350,7 +350,7 @@ plt.show()
 # %%
 identity_dev, mass_rows, mass_bins = {}, [], {}
 for d in dims:
-    test = contexts_for("heldout", contexts, n=n, d=d, C=C, seed=seed)
+    test = held_out[d]
     ce, cs, _ = fits[(d, n)]["Eq. 1"]
     mass = neighbour_mass(test, cs, include_query=INCLUDE_QUERY)
     as_eq3 = (
@@ -366,8 +366,8 @@ for d in dims:
         .max()
     )
     gain = per_context[(d, n)]["Eq. 3"] - per_context[(d, n)]["Eq. 1"]
-    mass_bins[d] = binned_means(per_context[(d, n)]["mass"], gain)
-    log_mass = np.log(per_context[(d, n)]["mass"])
+    mass_bins[d] = binned_means(mass.numpy(), gain)
+    log_mass = np.log(mass.numpy())
     spread = float(np.percentile(log_mass, 90) - np.percentile(log_mass, 10))
     ends = [mass_bins[d][0], mass_bins[d][-1]]
     middle = mass_bins[d][len(mass_bins[d]) // 2]
@@ -782,7 +782,6 @@ print(textwrap.fill(findings["two classes"], 84))
 # Every row is computed above; the paper's column quotes what the paper says or leaves open.
 
 # %%
-d_mid = n if n in lengths else lengths[len(lengths) // 2]
 summary_rows = []
 for d in dims:
     verdicts_d = [labels[(d, nn, "Eq. 3")] for nn in lengths]
