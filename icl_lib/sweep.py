@@ -110,12 +110,26 @@ class Claim:
             return True
         return False
 
+    def _holder_is_dead_here(self) -> bool:
+        """Whether the holder ran on this host and its process is gone: a killed chapter or worker
+        leaves its claim behind, and on the same host that is known at once, without the timeout."""
+        holder = self.holder
+        if not holder or holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+            return False
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
+
     def _take_over_if_stale(self) -> bool:
         try:
             age = time.time() - self.path.stat().st_mtime
         except FileNotFoundError:
             return True  # released meanwhile: try again
-        if age <= self.stale_after:
+        if age <= self.stale_after and not self._holder_is_dead_here():
             return False
         try:  # one rename wins; the others find the file gone
             os.rename(self.path, self.path.with_name(f"claim.stale-{uuid.uuid4().hex}"))

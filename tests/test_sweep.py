@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -94,6 +95,16 @@ def test_two_processes_asking_for_one_run_train_it_once(tmp_path):
     assert outputs == ["False", "True"] and all(p.returncode == 0 for p in procs)
     _same(train(config, runs_dir=tmp_path, device="cpu", progress=False),
           train(config, runs_dir=tmp_path / "alone", device="cpu", progress=False))
+
+
+def test_a_claim_left_by_a_dead_process_on_this_host_is_taken_over_at_once(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "claim").write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout), "since": time.time()}))
+    taker = Claim(tmp_path, stale_after=600)
+    assert taker.try_acquire() and taker.holder["pid"] == os.getpid()  # fresh file, but its process is gone
+    taker.release()
+    (tmp_path / "claim").write_text(json.dumps({"host": "another-host", "pid": int(dead.stdout), "since": time.time()}))
+    assert not Claim(tmp_path, stale_after=600).try_acquire()  # another host: only the age can tell
 
 
 def test_a_stale_claim_is_taken_over_and_a_live_one_is_not(tmp_path):
