@@ -29,6 +29,7 @@ from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
 from icl_lib.tasks import Contexts
+from icl_lib.thresholds import MAX_LOSS_FRACTION, MIN_AGREEMENT
 from icl_lib.validation import check_fraction
 
 __all__ = ["ALGORITHMS", "AlgorithmFit", "classify_algorithm", "attention_closeness_correlation", "settling_index",
@@ -68,8 +69,8 @@ def classify_algorithm(
     ctx: Contexts,
     *,
     include_query: bool,
-    min_agreement: float = 0.8,
-    max_loss_fraction: float = 0.5,
+    min_agreement: float = MIN_AGREEMENT,
+    max_loss_fraction: float = MAX_LOSS_FRACTION,
 ) -> AlgorithmFit:
     """Classify one softmax self-attention (weights (D, D) each) on held-out contexts `ctx`."""
     check_fraction("min_agreement", min_agreement)

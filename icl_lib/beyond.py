@@ -27,9 +27,13 @@ from icl_lib.tasks import Contexts
 
 __all__ = ["gd_rate_of_eq1", "c_eta_on_valley", "centred", "neighbour_mass", "limit_deviation", "valley_profile",
            "mirror_preds_diff", "binned_means", "effect_label", "EFFECT_LABELS",
-           "falls_all_the_way", "best_gd_rate", "valley_extent"]
+           "falls_all_the_way", "best_gd_rate", "valley_extent", "LANDSCAPE_SETS", "best_c_eta", "profile_optimum",
+           "landscape_set"]
 
 EFFECT_LABELS = ("matters", "does not matter", "hurts", "cannot tell")
+# independent search sets behind the landscape finding: three can show a disagreement, and each costs
+# a profile of Eq. 1 on Appendix G's 10,000 contexts
+LANDSCAPE_SETS = 3
 
 
 def _denominator(n: int, include_query: bool) -> int:
@@ -161,3 +165,51 @@ def valley_extent(c_etas: np.ndarray, losses: list[float], *, best: float, withi
         return float("nan"), False
     values = np.asarray(c_etas, dtype=float)[inside]
     return float(values.max() / values.min()), bool(inside[-1])
+
+
+def best_c_eta(ctx: Contexts, c_sigma: float, *, include_query: bool, around: float, decades: float = 4.0) -> tuple[float, float]:
+    """For one c_sigma, the c_eta minimising Eq. 1's mean loss on `ctx`, and that loss. Eq. 1's
+    logits are c_eta times weights that depend on c_sigma only, and the cross-entropy of scaled
+    logits is convex in the scale, so a bounded scalar search on log c_eta (scipy), within
+    `decades` either side of `around`, finds the one minimum. Raises where it lands on a bound."""
+    from scipy.optimize import minimize_scalar
+
+    weighted = adaptive_kernel_gd_step(ctx, 1.0, c_sigma, include_query=include_query)  # (B, C)
+
+    def loss(log_c_eta: float) -> float:
+        return float(per_context_loss(10.0**log_c_eta * weighted, ctx.y_query).mean())
+
+    centre = math.log10(around)
+    result = minimize_scalar(loss, bounds=(centre - decades, centre + decades), method="bounded",
+                             options={"xatol": 1e-6})
+    if abs(result.x - centre) > decades - 1e-3:
+        raise ValueError(f"c_sigma={c_sigma:g}: the best c_eta lies beyond {decades} decades of {around:g}")
+    return 10.0**float(result.x), float(result.fun)
+
+
+def profile_optimum(ctx: Contexts, eta: float, c_sigmas: list[float], *, include_query: bool) -> dict[str, object]:
+    """The valley's profile on `ctx`: for each c_sigma (largest first) the best c_eta (`best_c_eta`,
+    searched around the curve towards Eq. 2 at rate `eta`) and its loss; the profile's best point, and
+    whether it is the last, smallest c_sigma (the profile still falls towards the linear step)."""
+    D = ctx.d + ctx.C
+    rows = [best_c_eta(ctx, s, include_query=include_query,
+                       around=float(c_eta_on_valley(eta, s, n=ctx.n, D=D, include_query=include_query)))
+            for s in c_sigmas]
+    i = int(np.argmin([loss for _, loss in rows]))
+    return {"c_sigmas": list(c_sigmas), "c_etas": [c for c, _ in rows], "losses": [loss for _, loss in rows],
+            "best": (rows[i][0], float(c_sigmas[i])), "best_loss": rows[i][1], "at_end": i == len(c_sigmas) - 1}
+
+
+def landscape_set(search: Contexts, test: Contexts, etas: torch.Tensor, c_sigmas: list[float], *,
+                  include_query: bool) -> dict[str, object]:
+    """One independent set of search contexts for `icl_lib.verdicts.landscape_finding`: Eq. 2's best
+    rate and the valley's profile fitted on `search`, then the paired 95% interval over the contexts of
+    `test` of Eq. 2's loss minus Eq. 1's at the profile's best ("gain": > 0 where Eq. 1 is better)."""
+    from icl_lib.verdicts import paired_interval
+
+    eta, _ = best_gd_rate(search, etas)
+    profile = profile_optimum(search, eta, c_sigmas, include_query=include_query)
+    c_eta, c_sigma = profile["best"]
+    eq1 = per_context_loss(adaptive_kernel_gd_step(test, c_eta, c_sigma, include_query=include_query), test.y_query)
+    eq2 = per_context_loss(gd_step(test, eta), test.y_query)
+    return profile | {"eta": eta, "gain": paired_interval((eq2 - eq1).numpy())}

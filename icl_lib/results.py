@@ -19,7 +19,8 @@ from icl_lib.files import atomic_write
 
 __all__ = ["Table", "write_results", "read_results", "comparison_table"]
 
-_VERDICT_FIELDS = {"claim", "title", "words", "source", "ours", "criterion", "setting", "verdict", "budget_dependent"}
+_VERDICT_FIELDS = {"claim", "title", "words", "source", "ours", "criterion", "setting", "verdict", "budget_dependent",
+                   "paper_budget"}
 
 
 class Table:
@@ -58,9 +59,11 @@ def write_results(
     metrics: dict[str, float],
     paper: dict[str, float] | None = None,
     verdicts: Sequence[object] = (),
+    findings: dict[str, str] | None = None,
 ) -> dict[str, object]:
     """Atomically write a chapter's results; every metric must be a finite number. `verdicts` are
-    `icl_lib.verdicts.Verdict`s (stored as their records)."""
+    `icl_lib.verdicts.Verdict`s (stored as their records); `findings` the book's own answers to
+    questions the paper leaves open, by name (a label each, e.g. "an interior optimum")."""
     for name, value in {**metrics, **(paper or {})}.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError(f"metric {name}={value!r} is not a finite number")
@@ -69,14 +72,14 @@ def write_results(
         raise ValueError(f"paper values without a metric of ours: {sorted(unknown)}")
     records = [v.as_record() for v in verdicts]
     record = {"chapter": chapter, "profile": profile, "settings": settings, "metrics": metrics, "paper": paper or {},
-              "verdicts": records}
+              "verdicts": records, "findings": dict(findings or {})}
     atomic_write(path, lambda f: f.write(json.dumps(record, indent=2, sort_keys=True).encode()))
     return record
 
 
 def read_results(path: str | Path) -> dict[str, object]:
     record = json.loads(Path(path).read_text())
-    missing = {"chapter", "profile", "settings", "metrics", "paper", "verdicts"} - set(record)
+    missing = {"chapter", "profile", "settings", "metrics", "paper", "verdicts", "findings"} - set(record)
     if missing:
         raise ValueError(f"{path}: not a results file of this version (missing {sorted(missing)}): rerun its chapter")
     for verdict in record["verdicts"]:

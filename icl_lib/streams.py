@@ -32,6 +32,7 @@ PURPOSES = (
     "checks",  # the task's invariants (chapter 1)
     "uniformity",  # the tests of uniformity within a region (chapter 1)
     "proofs",  # the numerical checks of the constructions (chapter 2)
+    "landscape",  # independent search sets of the valley's profile (chapter 9; key: the set)
 )
 
 

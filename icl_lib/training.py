@@ -39,6 +39,7 @@ from torch.optim.adam import adam
 from tqdm import tqdm
 
 import icl_lib
+from icl_lib import paper
 from icl_lib.files import atomic_write
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
@@ -48,7 +49,8 @@ from icl_lib.validation import check_bool, check_choice, check_fits_in_memory, c
 
 __all__ = ["TrainConfig", "Run", "train", "DamagedRunError",
            "learning_rate", "init_weights", "eval_contexts", "training_batch", "run_key",
-           "config_from_profile", "softmax_run_config", "resolve_device", "budget_text"]
+           "config_from_profile", "softmax_run_config", "resolve_device", "budget_text",
+           "budget_against_paper"]
 
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch's and optax's defaults; the paper changes neither
 SCHEDULES = ("constant", "warmup_cosine")
@@ -431,8 +433,9 @@ def train(
 
 
 def clip_per_member(grad: torch.Tensor, clip: float) -> None:
-    """Clip each member's gradient, grad (S, ...), in place to global norm `clip`, as the paper's
-    JAX stack does (optax.clip_by_global_norm: no epsilon, unlike torch's clip_grad_norm_)."""
+    """Clip each member's gradient, grad (S, ...), in place to global norm `clip`: the book's reading
+    of Appendix G's clipping (`icl_lib.readings.CLIP_READING`), optax.clip_by_global_norm as in the
+    paper's JAX stack (no epsilon, unlike torch's clip_grad_norm_)."""
     norm = torch.linalg.vector_norm(grad.flatten(1), dim=1)  # (S,)
     grad.mul_(torch.clamp(clip / norm, max=1.0).view(-1, *([1] * (grad.dim() - 1))))
 
@@ -500,6 +503,17 @@ def budget_text(configs: list[TrainConfig]) -> str:
     others = sorted({(c.d, c.steps) for c in configs if c.steps != usual})
     return f"{usual} steps × {configs[0].batch_size}" + (
         " (" + ", ".join(f"d={d}: {steps} steps" for d, steps in others) + ")" if others else "")
+
+
+def budget_against_paper(configs: TrainConfig | list[TrainConfig], paper_steps: int, *,
+                         paper_batch: int = paper.BATCH_SIZE) -> str:
+    """`budget_text` with the share of the paper's training contexts (steps x batch) that the usual
+    budget sees, e.g. "3000 steps × 1024 (0.08% of the paper's 2,000,000 × 2048)": shown in every
+    verdict's setting, beside the paper's budget."""
+    configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
+    usual = max({c.steps for c in configs}, key=[c.steps for c in configs].count)
+    share = usual * configs[0].batch_size / (paper_steps * paper_batch)
+    return f"{budget_text(configs)} ({share:.2%} of the paper's {paper_steps:,} × {paper_batch})"
 
 
 def config_from_profile(kind: str, d: int, settings: dict[str, object], **overrides: object) -> TrainConfig:

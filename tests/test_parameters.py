@@ -98,7 +98,7 @@ def test_results_roundtrip_and_schema(tmp_path):
     write_results(path, chapter="c", profile="smoke", settings={"d": 3}, metrics={"d3.x": 1.5}, paper={"d3.x": 2.0})
     record = read_results(path)
     assert record == {"chapter": "c", "profile": "smoke", "settings": {"d": 3}, "metrics": {"d3.x": 1.5}, "paper": {"d3.x": 2.0},
-                      "verdicts": []}
+                      "verdicts": [], "findings": {}}
     assert json.loads(path.read_text())["metrics"]["d3.x"] == 1.5
     with pytest.raises(ValueError, match="not a finite number"):
         write_results(path, chapter="c", profile="smoke", settings={}, metrics={"x": float("nan")})

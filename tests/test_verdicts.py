@@ -7,17 +7,25 @@ import pytest
 
 from icl_lib.paper import CLAIMS
 from icl_lib.results import read_results, write_results
+from icl_lib.thresholds import grid_optimum_band
 from icl_lib.verdicts import (
     CANNOT_TELL,
     EQ1_CLOSER,
+    INTERIOR,
+    NOT_IDENTIFIABLE,
     OTHER_CLOSER,
+    UNDECIDED,
+    VALLEY,
     Verdict,
+    adaptive_benefit_verdict,
     alignment_verdict,
     all_hold,
+    budget_share,
     compare_proportions,
     compare_with_eq1,
     construction_verdict,
     controls_verdict,
+    deciding_metrics,
     dynamics_by_d_verdict,
     elimination_low_c_verdict,
     extracted_d3_verdict,
@@ -26,6 +34,7 @@ from icl_lib.verdicts import (
     flattens_earlier_verdict,
     grid_optimum_verdict,
     growth_rate,
+    landscape_finding,
     loss_settled,
     majority,
     near_optimal_region,
@@ -173,7 +182,17 @@ def test_alignment_verdict_fails_a_run_that_never_left_the_plateau():
     plateau = aligned | {5: {"cos_sim": 0.2, "preds_diff": 0.6}}  # a model still predicting ~uniform probabilities
     assert alignment_verdict("softmax_learns_eq1", plateau, tolerances, setting="s").verdict == "not reproduced"
     d2 = {2: {"cos_sim": 0.5, "preds_diff": 0.03}}  # no cos sim at d = 2 (None): only the predictions count
-    assert alignment_verdict("softmax_learns_eq1", d2, {2: (None, 0.06)}, setting="s").verdict == "reproduced"
+    skipped = alignment_verdict("softmax_learns_eq1", d2, {2: (None, 0.06)}, setting="s", skipped="d = 2, no sensitivities")
+    assert skipped.verdict == "reproduced"
+    assert "(not checked)" in skipped.ours and "d = 2, no sensitivities" in skipped.criterion  # the skip is named
+
+
+def test_alignment_verdict_asks_every_seed():
+    seeds = {3: {"cos_sim": [0.999, 0.998, 0.997], "preds_diff": [0.01, 0.02, 0.015]}}
+    v = alignment_verdict("softmax_learns_eq1", seeds, {3: (0.98, 0.06)}, setting="s")
+    assert v.verdict == "reproduced" and "3 seeds" in v.ours
+    one_off = {3: {"cos_sim": [0.999, 0.998, 0.95], "preds_diff": [0.01, 0.02, 0.015]}}  # one seed too far
+    assert alignment_verdict("softmax_learns_eq1", one_off, {3: (0.98, 0.06)}, setting="s").verdict == "not reproduced"
 
 
 def test_extracted_d3_verdict_needs_both_values_within_five_percent():
@@ -186,8 +205,10 @@ def test_extracted_d3_verdict_needs_both_values_within_five_percent():
 
 def test_extraction_works_verdict():
     good, off = {"cos_sim": 0.99, "preds_diff": 0.02}, {"cos_sim": 0.9, "preds_diff": 0.1}
-    assert extraction_works_verdict(good, off, min_cos=0.97, setting="s").verdict == "reproduced"
-    assert extraction_works_verdict(off, good, min_cos=0.97, setting="s").verdict == "not reproduced"
+    assert extraction_works_verdict(good, off, setting="s").verdict == "reproduced"
+    assert extraction_works_verdict(off, good, setting="s").verdict == "not reproduced"
+    mixed = {"cos_sim": 0.95, "preds_diff": 0.01}  # better predictions, worse sensitivities than off
+    assert extraction_works_verdict(mixed, {"cos_sim": 0.96, "preds_diff": 0.1}, setting="s").verdict == "not reproduced"
 
 
 def test_dynamics_by_d_verdict():
@@ -237,13 +258,35 @@ def test_not_converged_and_grid_optimum_verdicts():
     assert grid_optimum_verdict(1100.0, narrow, setting="s").verdict == "not reproduced"
 
 
+def test_the_grid_optimum_has_no_escape_clause():
+    # the d = 10 landscape: the 0.1% region spans c_eta ~300 to 1e4, so it contains 8,000; an optimum at 933
+    # must still fail, as must one on the grid's upper edge
+    wide = {"x_low": 300.0, "x_high": 10_000.0}
+    assert grid_optimum_verdict(933.0, wide, setting="s").verdict == "not reproduced"
+    assert grid_optimum_verdict(10_000.0, wide, setting="s").verdict == "not reproduced"
+    assert grid_optimum_verdict(8_111.0, wide, setting="s").verdict == "reproduced"
+    low, high = grid_optimum_band()
+    assert low == pytest.approx(7500 / 10 ** (3 / 99)) and high == pytest.approx(8500 * 10 ** (3 / 99))
+
+
 def test_selection_verdicts_use_intervals():
-    assert selection_majority_verdict(17, 20, setting="s").verdict == "reproduced"
-    assert selection_majority_verdict(11, 20, setting="s").verdict == "not resolved"
-    assert selection_majority_verdict(4, 20, setting="s").verdict == "not reproduced"
+    base, low_c = (2, 5, 100), (2, 2, 100)
+    assert selection_majority_verdict({base: (17, 20)}, setting="s").verdict == "reproduced"
+    assert selection_majority_verdict({base: (11, 20)}, setting="s").verdict == "not resolved"
+    assert selection_majority_verdict({base: (4, 20)}, setting="s").verdict == "not reproduced"
+    # "the majority of runs" over Figure 11's settings: the runs are pooled, not the base setting alone
+    assert selection_majority_verdict({base: (17, 20), low_c: (2, 20), (3, 5, 100): (3, 20)},
+                                      setting="s").verdict == "not reproduced"
+    assert selection_majority_verdict({base: (12, 20), low_c: (15, 20), (3, 5, 100): (16, 20)},
+                                      setting="s").verdict == "reproduced"
     assert elimination_low_c_verdict((2, 12, 20), (5, 0, 20), setting="s").verdict == "reproduced"
     assert elimination_low_c_verdict((2, 3, 20), (5, 1, 20), setting="s").verdict == "not resolved"
     assert elimination_low_c_verdict((2, 0, 20), (5, 12, 20), setting="s").verdict == "not reproduced"
+    # two proportions by a two-proportion test: 0/20 against 6/20 is a difference (Fisher p = 0.02),
+    # although the two Wilson intervals overlap
+    assert elimination_low_c_verdict((2, 0, 20), (5, 6, 20), setting="s").verdict == "not reproduced"
+    assert compare_proportions(6, 20, 0, 20) == "reproduced"
+    assert wilson_interval(0, 20)[1] > wilson_interval(6, 20)[0]
     assert elimination_low_c_verdict((5, 0, 20), (5, 0, 20), setting="s").verdict == "not testable"  # no lower C swept
 
 
@@ -267,6 +310,50 @@ def test_compare_with_eq1_decides_each_way():
     assert compare_with_eq1(eq1, mixed)[0] == CANNOT_TELL
     outcome, intervals = compare_with_eq1(eq1, worse)
     assert intervals["preds_diff"][0] == pytest.approx(0.19833333333333333)
+
+
+def test_steps_that_coincide_cannot_be_told_apart():
+    eq1 = {"preds_diff": [0.020, 0.022, 0.021], "cos_sim": [0.99, 0.99, 0.99]}
+    other = {"preds_diff": [0.024, 0.026, 0.025], "cos_sim": [0.99, 0.99, 0.99]}
+    assert compare_with_eq1(eq1, other)[0] == EQ1_CLOSER  # seed by seed Eq. 1 is closer...
+    # ...but the steps themselves differ by less than the models differ from either: not identifiable
+    assert compare_with_eq1(eq1, other, steps_apart=0.005)[0] == NOT_IDENTIFIABLE
+    assert compare_with_eq1(eq1, other, steps_apart=0.3)[0] == EQ1_CLOSER
+    outcome, intervals = compare_with_eq1(eq1, other)
+    assert deciding_metrics(intervals) == ["preds_diff"]  # the cos sims are equal: that interval holds 0
+    assert controls_verdict({10: {"Eq. 3": NOT_IDENTIFIABLE}}, setting="s").verdict == "not resolved"
+
+
+def test_adaptive_benefit_is_decided_by_loss_every_way():
+    gains = {2: (0.1, 0.07, 0.13), 3: (0.02, 0.01, 0.03)}
+    assert adaptive_benefit_verdict({2: "matters", 3: "matters"}, gains, setting="s").verdict == "reproduced"
+    assert adaptive_benefit_verdict({2: "matters", 3: "does not matter"}, gains, setting="s").verdict == "not reproduced"
+    assert adaptive_benefit_verdict({2: "matters", 3: "hurts"}, gains, setting="s").verdict == "not reproduced"
+    assert adaptive_benefit_verdict({2: "matters", 3: "cannot tell"}, gains, setting="s").verdict == "not resolved"
+    assert adaptive_benefit_verdict({}, {}, setting="s").verdict == "not testable"
+
+
+def test_the_landscape_finding_comes_out_every_way():
+    def one(gain, at_end=False):
+        return {"gain": gain, "at_end": at_end}
+
+    interior = [one((0.003, 0.001, 0.005))] * 3  # d = 5 as measured: 0.1% of 0.48 is 0.00048
+    assert landscape_finding(interior, reference_loss=0.48) == INTERIOR
+    flat = [one((5e-8, -1e-7, 1e-7), True)] * 3  # d = 10: within 1e-7 of the linear step
+    assert landscape_finding(flat, reference_loss=0.6) == VALLEY
+    # one set better, two not: the sets disagree; and an interval too wide to say
+    assert landscape_finding(interior[:1] + flat[:2], reference_loss=0.5) == UNDECIDED
+    assert landscape_finding([one((0.0, -0.009, 0.009))] * 3, reference_loss=0.48) == UNDECIDED
+    # better out of sample, but the profile's minimum at its small-c_sigma end: no interior optimum
+    assert landscape_finding([one((0.003, 0.001, 0.005), True)] * 3, reference_loss=0.48) == UNDECIDED
+    with pytest.raises(ValueError):
+        landscape_finding([], reference_loss=0.5)
+
+
+def test_budget_share_reads_the_setting():
+    record = {"setting": "3000 steps × 1024 (0.08% of the paper's 2,000,000 × 2048), lr 0.03", "budget_dependent": True}
+    assert budget_share(record) == "0.08% of the paper's 2,000,000 × 2048"
+    assert budget_share({"setting": "512 contexts", "budget_dependent": False}) == "—"
 
 
 def test_controls_verdict():
