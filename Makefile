@@ -52,6 +52,8 @@ execute: sync tree
 	echo $(PROFILE) > $(TREE)/executed/PROFILE
 	$(MAKE) plan PROFILE=$(PROFILE)
 	$(BIN)/python -m icl_lib.status $(TREE)/executed $(TREE)/results/status.md
+	$(BIN)/python -m icl_lib.thresholds $(TREE)/results/thresholds.md $(TREE)/results
+	$(BIN)/python -m icl_lib.expected $(TREE)/results --profile $(PROFILE)
 
 book: setup
 	$(MAKE) execute PROFILE=$(PROFILE)

@@ -29,6 +29,13 @@
 #
 # This chapter trains linear self-attention for C = 5, n = 100 and each d, line-searches η of the
 # GD step, and compares the two. It also reads the learning rate η off the trained weights.
+#
+# The query token is a row of $X$ (Section 2.2) and Appendix G trains "without the causal mask",
+# so in the architecture as written the query attends to itself; this chapter keeps that. For
+# linear attention the reading cannot change which step the model is compared with: the query's
+# own term carries the $y$-entry $\mathbf{0}$, so Appendix B's construction of the GD step is the same
+# either way. For softmax attention it changes Eq. 1's normaliser, and chapters 4–9 follow the
+# evidence of chapter 5 there.
 
 # %% tags=["parameters"]
 profile = "book"  # smoke (tests) | book (published) | paper (200k steps, App. G)
@@ -41,7 +48,7 @@ n = 100  # context points per context
 steps = None  # training steps; None: the profile's (book: 10,000, paper: 200,000)
 lr = None  # learning rate; None: the profile's (book and paper: 5e-5, constant)
 batch_size = None  # contexts per step; None: the profile's (book 1024, paper 2048)
-include_query = True  # the query token attends to itself
+include_query = True  # the query attends to itself, as in Section 2.2 (see below)
 device = "auto"  # cpu | cuda | auto
 scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 
@@ -52,7 +59,11 @@ from icl_lib import paper
 from icl_lib.baselines import gd_step, line_search_gd, log_grid
 from icl_lib.chapter_runs import linear_vs_gd
 from icl_lib.extraction import effective_eta
-from icl_lib.metrics import alignment_through_training, per_context_metrics
+from icl_lib.metrics import (
+    alignment,
+    alignment_through_training,
+    per_context_metrics,
+)
 from icl_lib.plotting import (
     plot_alignment_through_training,
     plot_per_context_scatter,
@@ -62,7 +73,8 @@ from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_each
-from icl_lib.training import resolve_device
+from icl_lib.thresholds import OFF_RATIO_C_ETA
+from icl_lib.training import budget_against_paper, resolve_device
 from icl_lib.verdicts import alignment_verdict, verdict_table
 
 results_path = output_path(results_path, "results/03_linear_vs_gd.json")
@@ -219,34 +231,47 @@ fig = plot_per_context_scatter(pairs)
 plt.show()
 
 # %% [markdown]
-# The claim, checked: the cosine similarity is close to 1 and the differences are small. The
-# tolerance depends on the profile: the `smoke` profile trains for seconds and only checks that
-# the model has moved towards the GD step.
+# The claim, checked against a yardstick from the paper itself: Appendix H calls Eq. 1 at
+# coefficients about 0.7 and 0.8 times the extracted ones "slightly off", and the differences they
+# make "large". So the model does the GD step when it is closer to it than the GD step at
+# $0.70\,\eta^*$ is: a lower preds diff and a higher cos sim than that step's, per d
+# (`icl_lib.thresholds`). The table shows the yardstick beside the model.
 
 # %%
-min_cos, max_preds_diff = (
-    prof.tolerances.linear_min_cos,
-    prof.tolerances.linear_max_preds_diff,
+off = {
+    d: alignment(
+        lambda c, d=d: gd_step(c, eta_star[d] * OFF_RATIO_C_ETA),
+        lambda c, d=d: gd_step(c, eta_star[d]),
+        align_ctx[d],
+    )
+    for d in dims
+}
+comparison_table(
+    [
+        (
+            f"d={d}",
+            f"{off[d].preds_diff:.4f} / {off[d].cos_sim:.4f}",
+            f"{final[d]['preds_diff']:.4f} / {final[d]['cos_sim']:.4f}",
+        )
+        for d in dims
+    ],
+    header=("d", "GD at 0.70 η*: preds diff / cos sim", "trained model"),
 )
+
+# %%
 setting = (
-    f"{cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, "
-    f"seed {seed}; "
-    f"N = {prof.n_align} contexts"
+    f"{budget_against_paper(cfg, paper.LINEAR_STEPS)}, lr {cfg.lr} {cfg.schedule}, "
+    f"one seed ({seed}); N = {prof.n_align} contexts"
 )
 verdict = alignment_verdict(
     "linear_learns_gd",
     final,
-    {d: (min_cos, max_preds_diff) for d in dims},
+    {d: (off[d].cos_sim, off[d].preds_diff) for d in dims},
     setting=setting,
     step="the line-searched GD step (Eq. 2)",
+    reference="Eq. 2 at 0.70 η*",
 )
-assert verdict.verdict == "reproduced", (
-    f"{verdict.ours} against {verdict.criterion}"
-)
-for d in dims:
-    assert abs(eta_eff[d] / eta_star[d] - 1) < prof.tolerances.linear_eta_rel, (
-        f"d={d}: extracted eta far from the search"
-    )
+print(f"{verdict.claim}: {verdict.verdict}")
 
 # %% [markdown]
 # ## Paper vs this book
@@ -291,9 +316,10 @@ comparison_table(rows)
 # %% [markdown]
 # ## Verdict
 #
-# The claim holds when, at every d, the cosine similarity is above the tolerance and the prediction
-# difference below it (`icl_lib.verdicts.alignment_verdict`; a test feeds it a model still on the
-# plateau). The assertion above stops the build when it does not.
+# The claim holds when, at every d, the model is closer to the GD step than the slightly-off step
+# is (`icl_lib.verdicts.alignment_verdict`; a test feeds it a model still on the plateau). At a
+# budget too small for that, the verdict says "not reproduced"; the build checks the verdict each
+# profile is expected to get (`icl_lib.expected`), not the chapter.
 
 # %%
 verdict_table([verdict])
@@ -307,6 +333,8 @@ for d in dims:
         f"d{d}.model_diff": final[d]["model_diff"],
         f"d{d}.eta_line_search": eta_star[d],
         f"d{d}.eta_extracted": eta_eff[d],
+        f"d{d}.off_preds_diff": off[d].preds_diff,
+        f"d{d}.off_cos_sim": off[d].cos_sim,
         f"d{d}.loss_sa": mean_loss[d][0],
         f"d{d}.loss_gd": mean_loss[d][1],
     }

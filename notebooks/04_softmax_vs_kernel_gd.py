@@ -87,15 +87,18 @@ from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_each
-from icl_lib.training import budget_text, resolve_device
+from icl_lib.thresholds import OFF_RATIO_C_ETA, OFF_RATIO_C_SIGMA
+from icl_lib.training import budget_against_paper, budget_text, resolve_device
 from icl_lib.validation import check_bool, check_positive_int
 from icl_lib.verdicts import (
     CANNOT_TELL,
     EQ1_CLOSER,
+    NOT_IDENTIFIABLE,
     OTHER_CLOSER,
     alignment_verdict,
     compare_with_eq1,
     controls_verdict,
+    deciding_metrics,
     near_optimal_region,
     verdict_table,
 )
@@ -127,6 +130,9 @@ paper_configs = paper_lr(prof, **chapter) if paper_lr_runs else {}
 control_configs = controls(prof, lr=lr, control_seeds=n_controls, **chapter)
 cfg = configs[(dims[0], INCLUDE_QUERY)]
 budget = budget_text([configs[(d, INCLUDE_QUERY)] for d in dims])
+softmax_budget = budget_against_paper(
+    [configs[(d, INCLUDE_QUERY)] for d in dims], paper.SOFTMAX_STEPS
+)
 print(
     f"profile={profile}: d in {dims}, {budget} contexts,\n"
     f"lr {cfg.lr} ({cfg.schedule}), clip {cfg.clip}, device {device}; "
@@ -142,7 +148,7 @@ print(
 # model can stay on its initial plateau (loss $\log 5 \approx 1.609$) for longer than a CPU budget.
 # The `book` profile uses a warm-up and cosine decay from a peak of 3e-2, and trains the paper's
 # constant rate with the same budget beside it: the table below and {numref}`fig-softmax-loss`
-# show which of them leave the plateau within it. Chapter 8 trains the paper's recipe itself.
+# show which of them leave the plateau within it. Chapter 8 trains constant rates with batches of 2048 (not the paper's 2,000,000 steps).
 
 # %%
 every = [*configs.values(), *paper_configs.values(), *control_configs.values()]
@@ -471,52 +477,45 @@ Table(
 )
 
 # %% [markdown]
-# The claim, checked with a tolerance per profile. The paper notes that for $d = 10$ the two
-# differ slightly (the transformer had not converged, Appendix I), so $d = 10$ gets a looser bound.
-# For $d = 2$ the paper reports no sensitivities (Appendix F), so only the predictions are checked
-# there; our sensitivities for $d = 2$ are in {numref}`fig-softmax-alignment`. With $c_\sigma$ in the hundreds the
-# attention is nearly nearest-neighbour, the sensitivities change sharply with $c_\sigma$, and the
-# loss hardly does (the table above), so the model can match Eq. 1's predictions at a $c_\sigma$
-# well below the grid optimum while its sensitivities still differ.
+# The claim is checked after the controls below, on every seed trained. Its yardstick comes from
+# the paper: Appendix H calls Eq. 1 at $(c_\eta, c_\sigma) = (5, 25)$ instead of $(7.15, 31.07)$
+# "slightly off" and the differences "large". So a model does Eq. 1 when it is closer to Eq. 1 at
+# the optimum than Eq. 1 at $0.70\,c_\eta$, $0.80\,c_\sigma$ is (`icl_lib.thresholds`). For $d = 2$
+# the paper reports no sensitivities (Appendix F), so only the predictions are checked there; our
+# sensitivities for $d = 2$ are in {numref}`fig-softmax-alignment`. The yardstick, per d:
 
 # %%
-tol = prof.tolerances
-tolerance = (
-    tol.softmax_min_cos,
-    tol.softmax_max_preds_diff,
-    tol.softmax_min_cos_d10,
-    tol.softmax_max_preds_diff_d10,
-)
-for (d, iq), f in final.items():
-    min_cos, max_diff = tolerance[:2] if d <= 5 else tolerance[2:]
-    assert all(math.isfinite(x) for v in history[(d, iq)][1].values() for x in v), (
-        f"d={d}: non-finite metric"
+for key in runs:
+    assert all(math.isfinite(x) for v in history[key][1].values() for x in v), (
+        f"{key}: non-finite metric"
     )
-    assert f["preds_diff"] < max_diff, (
-        f"d={d}, include_query={iq}: preds diff {f['preds_diff']:.4f} >= {max_diff}"
+off = {
+    d: alignment(
+        lambda c, d=d: adaptive_kernel_gd_step(
+            c,
+            optimum[(d, INCLUDE_QUERY)][0] * OFF_RATIO_C_ETA,
+            optimum[(d, INCLUDE_QUERY)][1] * OFF_RATIO_C_SIGMA,
+            include_query=INCLUDE_QUERY,
+        ),
+        eq1(d, INCLUDE_QUERY),
+        align_ctx[d],
     )
-    if d > 2:  # the paper states no sensitivity result for d = 2
-        assert f["cos_sim"] > min_cos, (
-            f"d={d}, include_query={iq}: cos sim {f['cos_sim']:.4f} <= {min_cos}"
-        )
-for d in dims:
-    assert mean_loss[d][0] < 1.05 * mean_loss[d][1] + 0.02, (
-        f"d={d}: trained SA loss far above Eq. 1's"
-    )
-setting = f"{budget}, lr {cfg.lr} {cfg.schedule}, seed {seed}; "
-setting += f"N = {prof.n_align} contexts"
-verdict = alignment_verdict(
-    "softmax_learns_eq1",
-    {d: final[(d, INCLUDE_QUERY)] for d in dims},
-    {
-        d: (
-            (tolerance[0] if d <= 5 else tolerance[2]) if d > 2 else None,
-            tolerance[1] if d <= 5 else tolerance[3],
+    for d in dims
+}
+bounds = {d: (off[d].cos_sim if d > 2 else None, off[d].preds_diff) for d in dims}
+Table(
+    ("d", "Eq. 1 slightly off: preds diff", "cos sim", "checked"),
+    [
+        (
+            str(d),
+            f"{off[d].preds_diff:.4f}",
+            f"{off[d].cos_sim:.4f}",
+            "preds diff and cos sim"
+            if d > 2
+            else "preds diff (no cos sim in the paper)",
         )
         for d in dims
-    },
-    setting=setting,
-    step=f"Eq. 1 at its grid optimum (include_query={INCLUDE_QUERY})",
+    ],
 )
 
 # %% [markdown]
@@ -564,12 +563,15 @@ for d in dims:
             for metric in ("preds_diff", "cos_sim", "model_diff")
         }
         step_loss[d][name] = float(per_context_loss(step(eval_ctx[d]), y).mean())
-outcomes, intervals = {}, {}
+outcomes, intervals, apart = {}, {}, {}
 for d in dims:
-    outcomes[d] = {}
+    outcomes[d], steps = {}, simpler_steps(d)
     for name in ("Eq. 3", "Eq. 2"):
+        apart[(d, name)] = alignment(
+            steps["Eq. 1"], steps[name], align_ctx[d]
+        ).preds_diff
         outcomes[d][name], intervals[(d, name)] = compare_with_eq1(
-            controls[d]["Eq. 1"], controls[d][name]
+            controls[d]["Eq. 1"], controls[d][name], steps_apart=apart[(d, name)]
         )
 print(
     "eta of Eq. 2 (line search): "
@@ -611,45 +613,38 @@ fig = plot_controls({d: controls[d] for d in dims})
 plt.show()
 
 # %% [markdown]
-# What the seeds can tell, per d, and what it means for the paper's claim there (computed from the
-# intervals; "closer" means a lower preds diff or a higher cos sim, for every seed on average):
+# What the seeds can tell, per d, and what it means for the paper's claim there. Each line gives the
+# paired 95% interval of (step − Eq. 1) over seeds for both metrics, marks with * the metrics whose
+# interval excludes 0 (those the conclusion rests on), and the preds diff between the two steps
+# themselves: where it is below the models' distance from either, the steps coincide and the
+# models cannot tell them apart.
 
 # %%
 MEANING = {
-    (
-        "Eq. 3",
-        EQ1_CLOSER,
-    ): "the context-adaptive rate is needed to describe the models",
-    (
-        "Eq. 3",
-        CANNOT_TELL,
-    ): "a fixed-rate RBF step describes the models as well as Eq. 1 "
-    "(the adaptive rate is not shown to matter here)",
-    (
-        "Eq. 3",
-        OTHER_CLOSER,
-    ): "a fixed-rate RBF step describes the models better than Eq. 1",
-    ("Eq. 2", EQ1_CLOSER): "the RBF kernel is needed",
-    (
-        "Eq. 2",
-        CANNOT_TELL,
-    ): "the linear GD step describes the models as well as Eq. 1",
-    (
-        "Eq. 2",
-        OTHER_CLOSER,
-    ): "the linear GD step describes the models better than Eq. 1",
+    EQ1_CLOSER: "Eq. 1 describes the models better than {step}",
+    CANNOT_TELL: "{step} describes the models as well as Eq. 1",
+    OTHER_CLOSER: "{step} describes the models better than Eq. 1",
+    NOT_IDENTIFIABLE: "Eq. 1 and {step} are too alike here to say which one "
+    "the models do",
 }
 for d in dims:
     print(f"d={d}:")
     for name, outcome in outcomes[d].items():
-        pd_mean, pd_low, pd_high = intervals[(d, name)]["preds_diff"]
+        deciding = deciding_metrics(intervals[(d, name)])
+        shown = ", ".join(
+            f"{m.replace('_', ' ')}{'*' if m in deciding else ''} {v[0]:+.4f} "
+            f"[{v[1]:+.4f}, {v[2]:+.4f}]"
+            for m, v in intervals[(d, name)].items()
+        )
+        print(f"  vs {name}: {outcome}; steps apart {apart[(d, name)]:.4f}")
         print(
-            f"  vs {name}: {outcome} (preds diff {pd_mean:+.4f} "
-            f"[{pd_low:+.4f}, {pd_high:+.4f}]):"
+            textwrap.fill(
+                shown, 80, initial_indent=" " * 4, subsequent_indent=" " * 4
+            )
         )
         print(
             textwrap.fill(
-                MEANING[(name, outcome)],
+                MEANING[outcome].format(step=name),
                 80,
                 initial_indent=" " * 4,
                 subsequent_indent=" " * 4,
@@ -657,8 +652,27 @@ for d in dims:
         )
 control_verdict = controls_verdict(
     outcomes,
-    setting=f"{budget}, {n_controls} seeds per d, N = {prof.n_align} contexts",
+    setting=f"{softmax_budget}, lr {cfg.lr} {cfg.schedule}, "
+    f"{n_controls} seeds per d, "
+    f"N = {prof.n_align} contexts",
 )
+
+# %% [markdown]
+# The alignment claim, on every seed: each seed must be closer to Eq. 1 than the slightly-off step.
+
+# %%
+verdict = alignment_verdict(
+    "softmax_learns_eq1",
+    {d: controls[d]["Eq. 1"] for d in dims},
+    bounds,
+    setting=f"{softmax_budget}, lr {cfg.lr} {cfg.schedule}, "
+    f"{n_controls} seeds per d; "
+    f"N = {prof.n_align} contexts",
+    step=f"Eq. 1 at its grid optimum (include_query={INCLUDE_QUERY})",
+    reference="Eq. 1 at 0.70 c_η, 0.80 c_σ",
+    skipped="d = 2, where the paper reports no sensitivities (Appendix F)",
+)
+print(f"{verdict.claim}: {verdict.verdict}")
 
 # %% [markdown]
 # ## Paper vs this book
@@ -678,7 +692,7 @@ for d in dims:
                 f"d={d}, include_query={iq}: cos sim / preds diff / model diff",
                 "→ 1 / low / low (Fig. 4, 6)",
                 f"{cos:.4f} / {pd:.4f} / {md:.4f}",
-                setting,
+                f"{budget}, seed {seed}",
             )
         )
         rows.append(
@@ -713,10 +727,11 @@ comparison_table(rows)
 # %% [markdown]
 # ## Verdict
 #
-# In the book's reading, at every d: Eq. 1 at its grid optimum predicts like the trained model and
-# (except at $d = 2$) has the same sensitivities, within the tolerances above
-# (`icl_lib.verdicts.alignment_verdict`; a test feeds it a model still on the plateau, which it
-# must reject). The assertions above check the other reading too.
+# In the book's reading, at every d and for every seed: the trained model is closer to Eq. 1 at its
+# grid optimum than the slightly-off Eq. 1 is, in predictions and (except at $d = 2$) in
+# sensitivities (`icl_lib.verdicts.alignment_verdict`; a test feeds it a model still on the
+# plateau, which it must reject). The controls decide the second claim. Neither is asserted here:
+# the build compares them with the verdicts expected at its profile (`icl_lib.expected`).
 
 # %%
 verdict_table([verdict, control_verdict])
@@ -740,6 +755,10 @@ for d in dims:
         metrics |= {f"d{d}.{m}.{key}": float(np.mean(v[m])) for m in v}
         metrics[f"d{d}.loss.{key}"] = step_loss[d][name]
     metrics[f"d{d}.loss.sa_seeds"] = float(np.mean(model_loss[d]))
+    metrics[f"d{d}.off_preds_diff"] = off[d].preds_diff
+    metrics[f"d{d}.off_cos_sim"] = off[d].cos_sim
+    for name in ("Eq. 3", "Eq. 2"):
+        metrics[f"d{d}.steps_apart.{name.replace('Eq. ', 'eq')}"] = apart[(d, name)]
     metrics |= {
         f"d{d}.loss_sa": mean_loss[d][0],
         f"d{d}.loss_eq1": mean_loss[d][1],

@@ -48,11 +48,12 @@ scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 import textwrap
 
 import matplotlib.pyplot as plt
+import numpy as np
 from IPython.display import display
 
 from icl_lib import paper
 from icl_lib.baselines import adaptive_kernel_gd_step
-from icl_lib.chapter_runs import extraction
+from icl_lib.chapter_runs import controls, extraction
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment, alignment_through_training
 from icl_lib.plotting import (
@@ -71,7 +72,7 @@ from icl_lib.readings import (
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_each
-from icl_lib.training import budget_text, resolve_device
+from icl_lib.training import budget_against_paper, budget_text, resolve_device
 from icl_lib.verdicts import (
     dynamics_by_d_verdict,
     extracted_d3_verdict,
@@ -146,9 +147,16 @@ Table(
 #    contexts (a model that has converged to Eq. 1's optimum sits there);
 # 2. the trained models: the values read off them above (they depend on the training budget).
 #
-# The book reads the paper as the variant both point to; the library records it as
-# `icl_lib.readings.INCLUDE_QUERY`, which chapters 4, 6 and 7 use. If the evidence stopped
-# agreeing with it, the assertion below would stop the build (and `tests/test_readings.py` CI).
+# Why the question arises: the query is a row of $X$ (Section 2.2) and Appendix G trains "without
+# the causal mask", so in the architecture as written the query attends to itself. Eq. 1 and
+# Appendix D normalise over the $n$ context points only. The paper's text thus describes both
+# readings, one in its architecture and one in its equation; the extracted values decide which
+# the paper's trained model followed.
+#
+# The book reads the paper as the variant both kinds of evidence point to; the library records it
+# as `icl_lib.readings.INCLUDE_QUERY`, which chapters 4 to 9 use. Whether the evidence still
+# agrees is printed here and written to the results; the build checks it at the `book` profile
+# (`icl_lib.expected`), and `tests/test_readings.py` in CI.
 
 # %%
 search = contexts_for("search", prof.n_search, n=n, d=3, C=C, seed=seed)
@@ -159,7 +167,12 @@ by_training = (
 )
 display(
     Table(
-        ("query variant", "grid optimum (c_η, c_σ)", "its log-distance", "trained"),
+        (
+            "query variant",
+            "grid optimum (c_η, c_σ)",
+            "its log-distance",
+            "trained",
+        ),
         [
             (
                 f"include_query={iq}",
@@ -179,13 +192,6 @@ print(
     f"  by the trained models: include_query={by_training}\n"
     f"the book's reading: include_query={INCLUDE_QUERY}"
 )
-assert by_grid is INCLUDE_QUERY, (
-    "the budget-free evidence no longer supports icl_lib.readings.INCLUDE_QUERY"
-)
-if prof.tolerances.assert_extracted_d3 and by_training is not None:
-    assert by_training is INCLUDE_QUERY, (
-        "the trained models no longer support icl_lib.readings.INCLUDE_QUERY"
-    )
 best = INCLUDE_QUERY
 
 # %% [markdown]
@@ -276,19 +282,57 @@ plt.show()
 #
 # Three claims of Appendix H, each by a rule of `icl_lib.verdicts` that a test feeds failing cases:
 # - the values read off the model at $d = 3$ are the paper's: both within 5% of (7.15, 31.07), in
-#   the book's reading. This is asserted at the `book` and `paper` profiles; the `smoke` profile's
-#   run is too short for the tolerance to apply, and the test suite checks the rule on the paper's
-#   values, the other variant's optimum and the "slightly off" values instead;
-# - Eq. 1 at the extracted values describes the model (cos sim above the tolerance) better than at
-#   the slightly-off values ({numref}`fig-extraction-alignment`, the paper's Figure 8);
+#   the book's reading. The 5% has to exceed how much the values vary from seed to seed: the
+#   values of chapter 4's control seeds at $d = 3$ are read off below, and their spread is written
+#   to the results (the notes page lists it beside the threshold);
+# - Eq. 1 at the extracted values describes the model better than at the slightly-off values (a
+#   higher cos sim and a lower preds diff) ({numref}`fig-extraction-alignment`, the paper's Figure 8);
 # - as d grows, $c_\sigma$ falls and $c_\eta$ rises, over all the dimensions trained ({numref}`fig-extraction-dynamics`; the
 #   paper's Figure 9: "for
 #   $d = 2$ [...] high $c_\sigma$ [...] larger attention window (made possible with lower $c_\sigma$),
 #   and higher saturation [...] (higher $c_\eta$)").
+#
+# None is asserted: at a budget too small, a verdict says so. The build compares them with the
+# verdicts expected at its profile (`icl_lib.expected`).
 
 # %%
-min_cos = prof.tolerances.extraction_min_cos
-setting = f"{budget}, lr {cfg.lr} {cfg.schedule}, seed {seed}, include_query={best}"
+seed_values = []
+if 3 in dims:
+    spread_cfg = controls(
+        prof,
+        dims=[3],
+        C=C,
+        n=n,
+        seed=seed,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+    )
+    ctl = train_each(
+        spread_cfg, runs_dir=runs_dir, scheduler=scheduler, device=device
+    )[3]
+    seed_values = [final[(3, best)]] + [
+        tuple(
+            float(v[-1]) for v in extract_c_eta_c_sigma(ctl.snapshot_weights(m), 3)
+        )
+        for m in range(len(ctl.config.seeds))
+    ]
+    values = np.array(seed_values)
+    seed_spread = float(np.abs(values / values.mean(0) - 1).max())
+    print(
+        "d=3, (c_η, c_σ) per seed: "
+        + ", ".join(f"({a:.2f}, {b:.2f})" for a, b in seed_values)
+        + f"\nlargest deviation from their mean: {seed_spread:.1%}"
+    )
+
+# %%
+setting = (
+    budget_against_paper(
+        [runs[(d, best)].config for d in dims], paper.SOFTMAX_STEPS
+    )
+    + ", "
+    f"lr {cfg.lr} {cfg.schedule}, seed {seed}, include_query={best}"
+)
 verdicts = []
 if 3 in dims:
     verdicts.append(extracted_d3_verdict(*final[(3, best)], setting=setting))
@@ -296,7 +340,6 @@ verdicts += [
     extraction_works_verdict(
         {k: v[-1] for k, v in extracted_curve.items()},
         {k: v[-1] for k, v in off_curve.items()},
-        min_cos=min_cos,
         setting=f"d={figure_d}; {setting}; N = {prof.n_align} contexts",
     ),
     dynamics_by_d_verdict({d: final[(d, best)] for d in dims}, setting=setting),
@@ -304,13 +347,6 @@ verdicts += [
 for v in verdicts:
     print(f"{v.claim}: {v.verdict}")
     print(textwrap.fill(v.ours, 80, initial_indent="  ", subsequent_indent="  "))
-if prof.tolerances.assert_extracted_d3 and 3 in dims:
-    assert verdicts[0].verdict == "reproduced", (
-        f"d = 3: extracted {verdicts[0].ours}, not within 5% of the paper's"
-    )
-assert verdicts[-2].verdict == "reproduced", (
-    f"Eq. 1 at the extracted values: {verdicts[-2].ours}"
-)
 
 # %% [markdown]
 # ## Paper vs this book
@@ -366,6 +402,8 @@ if 3 in dims:
         "d3.c_eta_extracted": final[(3, best)][0],
         "d3.c_sigma_extracted": final[(3, best)][1],
         "d3.reading_by_training_include_query": float(by_training),
+        "d3.seed_spread": seed_spread,
+        "d3.seeds_in_spread": float(len(seed_values)),
     }
 for (d, iq), (c_eta, c_sigma) in final.items():
     metrics |= {

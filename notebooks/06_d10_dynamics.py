@@ -50,7 +50,7 @@ steps = None  # training steps; None: the profile's (book, paper: 60,000)
 batch_size = None  # contexts per step; None: the profile's (book: 512, paper: 2048)
 include_query = None  # None: the book's reading (icl_lib.readings, chapter 5)
 # a run has left the plateau once its eval loss is below this fraction of log C
-plateau_fraction = 0.9
+plateau_fraction = None  # left the plateau: loss below this × log C; None: 0.9
 device = "auto"  # cpu | cuda | auto
 scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 
@@ -68,13 +68,14 @@ from icl_lib.baselines import (
 )
 from icl_lib.chapter_runs import d10_dynamics
 from icl_lib.extraction import extract_c_eta_c_sigma
-from icl_lib.metrics import alignment
+from icl_lib.metrics import alignment, per_context_loss
 from icl_lib.plotting import plot_dynamics_by_lr
 from icl_lib.profiles import check_parameters, output_path, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_all
+from icl_lib.thresholds import PLATEAU_FRACTION
 from icl_lib.training import resolve_device
 from icl_lib.validation import check_bool, check_fraction, check_positive_float
 from icl_lib.verdicts import (
@@ -118,6 +119,9 @@ include_query = (
     INCLUDE_QUERY
     if include_query is None
     else check_bool("include_query", include_query)
+)
+plateau_fraction = (
+    PLATEAU_FRACTION if plateau_fraction is None else plateau_fraction
 )
 check_fraction("plateau_fraction", plateau_fraction, include_one=False)
 device = resolve_device(device)
@@ -200,8 +204,16 @@ c_etas, c_sigmas = adaptive_grid(d, prof.grid_points)
 c_eta_star, c_sigma_star, grid_losses = grid_search_adaptive(
     search, c_etas, c_sigmas, include_query=include_query
 )
-region = near_optimal_region(
-    grid_losses.numpy(), c_etas.numpy(), c_sigmas.numpy(), within=1e-3
+region = near_optimal_region(grid_losses.numpy(), c_etas.numpy(), c_sigmas.numpy())
+# the sampling error of the mean loss at the optimum: the scale of the 0.1%
+at_optimum = per_context_loss(
+    adaptive_kernel_gd_step(
+        search, c_eta_star, c_sigma_star, include_query=include_query
+    ),
+    search.y_query,
+)
+loss_se_relative = float(
+    at_optimum.std() / math.sqrt(len(at_optimum)) / at_optimum.mean()
 )
 print(
     f"grid optimum: c_eta* = {c_eta_star:.1f}, c_sigma* = {c_sigma_star:.4f}, "
@@ -214,7 +226,8 @@ print(
     f"(ratio {region['x_ratio']:.1f}),\n"
     f"  c_sigma in [{region['y_low']:.4f}, {region['y_high']:.4f}] "
     f"(ratio {region['y_ratio']:.1f});\n"
-    f"touches the edge: {region['region_on_edge']}"
+    f"touches the edge: {region['region_on_edge']}\n"
+    f"standard error of the mean loss at the optimum: {loss_se_relative:.2%} of it"
 )
 
 # %% mystnb={"figure": {"caption": "Paper Figure 10, regenerated at the book's budget: $c_\\eta$ (log scale), $c_\\sigma$ and the evaluation loss through training, one line per constant learning rate; the dashed lines are the grid optimum of Eq. 1.", "name": "fig-d10-dynamics"}, "image": {"alt": "Three stacked panels sharing the training-step axis, one line per learning rate: c_eta on a log axis, c_sigma, and the evaluation loss, with the grid optimum of Eq. 1 dashed."}}
@@ -341,16 +354,11 @@ for v in verdicts:
     print(f"{v.claim}: {v.verdict}")
 
 # %% [markdown]
-# The run must leave the plateau for any of this to mean something: at least one learning rate
-# must, within the budget. Which of the statements hold at this budget is printed above and in the
-# verdict table below, not asserted: each can come out either way, and the tests of
-# `icl_lib.verdicts` feed every rule cases where it must.
-
-# %%
-assert settled, (
-    f"no learning rate left the plateau (eval loss < {plateau_fraction} log C) "
-    f"with selection within {config.steps} steps"
-)
+# A rate that never leaves the plateau says nothing about these statements; where fewer than two
+# rates leave it within the budget, the rules answer "not testable" rather than guess. Which
+# statements hold at this budget is printed above and in the verdict table below, not asserted:
+# each can come out either way, and the tests of `icl_lib.verdicts` feed every rule cases where it
+# must.
 
 # %% [markdown]
 # ## Paper vs this book
@@ -412,6 +420,7 @@ metrics = {
     "grid_near_optimal_c_sigma_low": region["y_low"],
     "grid_near_optimal_c_sigma_high": region["y_high"],
     "grid_optimum_on_edge": float(region["optimum_on_edge"]),
+    "loss_se_relative": loss_se_relative,
     "lrs_left_plateau": float(len(settled) + len(other)),
     "lrs_compared": float(len(settled)),
 }

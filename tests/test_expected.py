@@ -1,0 +1,96 @@
+"""Verdicts are shown by the chapters and guarded by the build: no chapter asserts one, a chapter at
+a budget too small completes and says "not reproduced", and a changed verdict fails the check."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from icl_lib import expected
+from icl_lib.results import write_results
+from icl_lib.thresholds import THRESHOLDS, thresholds_table
+from icl_lib.verdicts import Verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_no_chapter_asserts_a_verdict_or_a_rule_threshold():
+    pattern = re.compile(r"^\s*assert\b.*(verdict|reproduced|< tolerance|min_cos|max_diff|settled|choice ==|rho)", re.M)
+    for source in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        assert not pattern.findall(source.read_text()), f"{source.name} asserts a verdict or its rule"
+
+
+def _results(tmp_path, verdicts, findings=None, metrics=None):
+    write_results(tmp_path / "05_extraction.json", chapter="05_extraction", profile="book", settings={},
+                  metrics=metrics or {"d3.reading_by_grid_include_query": 0.0}, verdicts=verdicts, findings=findings)
+
+
+def test_a_changed_verdict_fails_the_check(tmp_path, monkeypatch):
+    good = [Verdict("extracted_d3", "(7.1, 31)", "c", "s", "reproduced")]
+    monkeypatch.setitem(expected.EXPECTED, "book", {("05_extraction", "extracted_d3"): "reproduced",
+                                                    ("05_extraction", "metric:d3.reading_by_grid_include_query"): 0.0})
+    _results(tmp_path, good)
+    assert expected.mismatches(tmp_path, "book") == []
+    assert expected.main([str(tmp_path), "--profile", "book"]) == 0
+    _results(tmp_path, [Verdict("extracted_d3", "(5, 25)", "c", "s", "not reproduced")])
+    assert expected.mismatches(tmp_path, "book") == [
+        "05_extraction: extracted_d3: expected 'reproduced', got 'not reproduced'"]
+    assert expected.main([str(tmp_path), "--profile", "book"]) == 1
+    _results(tmp_path, good, metrics={"d3.reading_by_grid_include_query": 1.0})  # the reading's evidence moved
+    assert len(expected.mismatches(tmp_path, "book")) == 1
+
+
+def test_a_missing_claim_or_finding_fails_the_check(tmp_path, monkeypatch):
+    monkeypatch.setitem(expected.EXPECTED, "book", {("05_extraction", "extraction_works"): "reproduced",
+                                                    ("05_extraction", "finding:x"): "a valley"})
+    _results(tmp_path, [], findings={"x": "an interior optimum"})
+    wrong = expected.mismatches(tmp_path, "book")
+    assert wrong == ["05_extraction: extraction_works: expected 'reproduced', got 'missing'",
+                     "05_extraction: finding:x: expected 'a valley', got 'an interior optimum'"]
+
+
+def test_every_expected_claim_is_a_claim_of_the_paper():
+    from icl_lib.paper import CLAIMS
+
+    for profile, entries in expected.EXPECTED.items():
+        for chapter, claim in entries:
+            assert (ROOT / "notebooks" / f"{chapter}.py").is_file(), (profile, chapter)
+            assert claim.startswith(("finding:", "metric:")) or claim in CLAIMS, (profile, claim)
+
+
+def test_the_thresholds_table_gives_each_a_reason_and_reads_the_measured_value(tmp_path):
+    assert all(len(t.reason) > 40 for t in THRESHOLDS)
+    write_results(tmp_path / "09_beyond.json", chapter="09_beyond", profile="book", settings={},
+                  metrics={"d2.n100.loss_se_512_relative": 0.0375})
+    table = thresholds_table(tmp_path)
+    assert len(table.rows) == len(THRESHOLDS)
+    measured = dict((row[0], row[4]) for row in table.rows)
+    assert "0.0375 (09_beyond)" in measured["η(X) matters"]
+    assert "not computed in this build" in measured["near-optimal set"]  # no 06 results here
+
+
+def test_chapter_3_at_a_budget_too_small_completes_and_says_not_reproduced(tmp_path):
+    """A reader's rerun at 40 steps: the chapter runs to its end and its results answer "not
+    reproduced", where it used to stop on an assertion."""
+    notebook = tmp_path / "03.ipynb"
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([bin_dir / "jupytext", "--quiet", "--to", "ipynb", "-o", notebook,
+                    ROOT / "notebooks" / "03_linear_vs_gd.py"], check=True)
+    results = tmp_path / "03.json"
+    subprocess.run([bin_dir / "papermill", "--no-progress-bar", notebook, tmp_path / "out.ipynb", "-p", "profile", "smoke",
+                    "-p", "steps", "40", "-y", "dims: [3]", "-p", "results_path", str(results),
+                    "-p", "runs_dir", str(tmp_path / "runs")], check=True, capture_output=True, cwd=tmp_path)
+    (verdict,) = json.loads(results.read_text())["verdicts"]
+    assert verdict["claim"] == "linear_learns_gd" and verdict["verdict"] == "not reproduced"
+    assert "0.08% of the paper's" not in verdict["setting"] and "of the paper's 200,000 × 2048" in verdict["setting"]
+
+
+@pytest.mark.parametrize("profile", ["book", "smoke"])
+def test_the_makefile_checks_the_expected_verdicts_after_the_chapters(profile):
+    makefile = (ROOT / "Makefile").read_text()
+    execute = makefile[makefile.index("\nexecute:"):makefile.index("\nbook:")]
+    assert "-m icl_lib.expected $(TREE)/results --profile $(PROFILE)" in execute
+    assert profile in expected.EXPECTED
