@@ -6,7 +6,9 @@ whose y-block is b I_C. For trained weights:
 - b comes from the y-block of W_O W_V, the map acting on column vectors (logits = W_O W_V v).
   Adding a constant to a *column* of that block adds the same number to every output logit,
   which the outer softmax ignores; so for each column we subtract the mean of its off-diagonal
-  entries, then average the diagonal (c_eta for softmax attention).
+  entries, then average the diagonal (c_eta for softmax attention). Appendix H says to *add* that
+  mean, "resulting in the off-diagonal entries being approximately 0"; only subtracting gives that
+  result, so the book departs from the word to reach what the text says it achieves.
 For linear attention the GD step of Eq. 2 has eta/n = a b, so eta_eff = n a b.
 """
 

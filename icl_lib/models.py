@@ -10,8 +10,9 @@ prediction is read off the y-entry of the query token's update:
 with e = [x_query, 0]. The loss only uses the query row, so `SelfAttention.forward` computes
 only that row: O(n (d+C)) per context instead of O(n^2 (d+C)). `full_attention_logits` is the
 plain twin (every token attends to every token, then the query row is taken); it is used by the
-tests only. `include_query` says whether the query token is among the attended tokens: Figure 2
-suggests it is, the formulas leave it open; it matters for softmax attention (normalisation).
+tests only. `include_query` says whether the query token is among the attended tokens: the
+paper's architecture says it is (Section 2.2, no causal mask in Appendix G), its Eq. 1 says it is
+not; it matters for softmax attention (normalisation; `icl_lib.readings`).
 Chapters: `02_proofs` (constructions), `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`,
 `07_selection_vs_elimination` (`query_attention`).
 """

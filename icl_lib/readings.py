@@ -1,13 +1,16 @@
 """The book's readings where the paper is silent, each with the evidence that decides it
 (chapter 5 computes the evidence in every build; `tests/test_readings.py` checks it still agrees).
 
-Does the query token attend to itself? Figure 2 suggests it does; the formulas leave it open. For
-softmax attention it matters: with the query attending, the normaliser of Eq. 1 gains the query's
-own term exp(c_sigma / sqrt(d+C)). The paper's only numbers for a trained softmax model are the
+Does the query token attend to itself? The paper says both. Its architecture has the query attend
+to itself: the query token is a row of X (Section 2.2, Figure 2) and Appendix G trains "without the
+causal mask". Its equation does not: Eq. 1 and Appendix D normalise over the n context points only.
+For softmax attention it matters: with the query attending, the normaliser of Eq. 1 gains the
+query's own term exp(c_sigma / sqrt(d+C)). The paper's only numbers for a trained softmax model are the
 extracted (c_eta, c_sigma) = (7.15, 31.07) at d = 3 (Appendix H). Evidence that does not depend on
 any training budget: the optimum of Eq. 1 over Appendix G's grid, for each variant, on search
 contexts; the variant whose optimum lies closer to the paper's values (distance in log space) is
-the paper's. The trained models of chapter 4 give the same answer (chapter 5 checks both).
+the paper's. The trained models of chapter 4 give the same answer (chapter 5 checks both). The
+book resolves the tension by that evidence: the paper's trained model followed its equation.
 
 How are the initial weights scaled? "we rescale the weights by 0.002" (Appendix G) reads as a
 multiplier on a default initialisation, 0.002 * N(0, 1/(d+C)) (INIT_MODE), or as a variance scale,
@@ -15,6 +18,12 @@ N(0, 0.002/(d+C)), 22 times larger at d = 3. Chapter 8 trains d = 3 under both a
 is learned: the algorithm (chapter 7's classification) and the extracted (c_eta, c_sigma); where
 they agree, the reading does not matter for the book's results and the literal reading is kept
 (`init_reading_choice`).
+
+How are gradients clipped? Appendix G gives "gradient clipping with value 0.001" (linear) and "1.0"
+(softmax), not the norm. The paper's stack is JAX, whose usual clipping is optax's
+`clip_by_global_norm`: the book reads it so, per model in an ensemble, scaling the gradient by
+clip / norm when norm > clip with no epsilon (CLIP_READING; `icl_lib.training` implements it and a
+test checks it against optax's formula).
 """
 
 from __future__ import annotations
@@ -26,11 +35,12 @@ from icl_lib.baselines import adaptive_grid, grid_search_adaptive
 from icl_lib.tasks import Contexts
 
 __all__ = ["INCLUDE_QUERY", "VARIANTS", "log_distance_to_paper", "closer_variant", "grid_optima_by_variant", "INIT_MODE",
-           "LITERAL_INIT_MODE", "init_reading_choice"]
+           "LITERAL_INIT_MODE", "init_reading_choice", "CLIP_READING"]
 
 INCLUDE_QUERY = False  # the query token does not attend to itself (module docstring)
 LITERAL_INIT_MODE = "multiplier"  # "rescale the weights by 0.002", read word for word
 INIT_MODE = LITERAL_INIT_MODE  # the book's reading (module docstring; chapter 8 checks the evidence)
+CLIP_READING = "global norm, per model, optax's definition (no epsilon)"  # the book's reading (module docstring)
 VARIANTS = (True, False)  # include_query: both readings, as chapters 2, 4 and 5 compare them
 
 
