@@ -18,7 +18,7 @@ from icl_lib.profiles import Profile, get_profile
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS
 from icl_lib.training import INIT_MODES, TrainConfig, config_from_profile, softmax_run_config
 
-__all__ = ["linear_vs_gd", "softmax_vs_kernel_gd", "paper_lr", "controls", "extraction", "d10_dynamics",
+__all__ = ["linear_vs_gd", "linear_controls", "softmax_vs_kernel_gd", "paper_lr", "controls", "extraction", "d10_dynamics",
            "selection_vs_elimination", "recipe", "recipe_scheduled", "init_readings", "INIT_D", "two_classes",
            "book_runs"]
 
@@ -31,6 +31,18 @@ def linear_vs_gd(prof: Profile, *, dims: Sequence[int] | None = None, C: int = 5
     """Chapter 3: linear self-attention, one run per d."""
     return {d: config_from_profile("linear", d, prof.training_settings("linear", d), C=C, n=n, seeds=(seed,), steps=steps,
                                    lr=lr, batch_size=batch_size, include_query=include_query, n_eval=prof.n_eval)
+            for d in (dims or prof.dims)}
+
+
+def linear_controls(prof: Profile, *, dims: Sequence[int] | None = None, C: int = 5, n: int = 100, seed: int = 0,
+                    steps: int | None = None, lr: float | None = None, batch_size: int | None = None,
+                    include_query: bool = True, control_seeds: int | None = None) -> dict[int, TrainConfig]:
+    """Chapter 3: `control_seeds - 1` more seeds per d, each with its own initialisation and data
+    stream (the chapter's run is the first seed), so that its verdict rests on several seeds."""
+    extra = tuple(seed + 1 + i for i in range((control_seeds or prof.control_seeds) - 1))
+    return {d: config_from_profile("linear", d, prof.training_settings("linear", d), C=C, n=n, seeds=extra, steps=steps,
+                                   lr=lr, batch_size=batch_size, include_query=include_query, n_eval=prof.n_eval,
+                                   shared_data=False)
             for d in (dims or prof.dims)}
 
 
@@ -159,6 +171,7 @@ def book_runs(profile: str) -> list[tuple[str, str, TrainConfig]]:
     prof = get_profile(profile)
     rows: list[tuple[str, str, TrainConfig]] = []
     rows += [("03_linear_vs_gd", f"linear d={d}", c) for d, c in linear_vs_gd(prof).items()]
+    rows += [("03_linear_vs_gd", f"linear control seeds d={d}", c) for d, c in linear_controls(prof).items()]
     rows += [("04_softmax_vs_kernel_gd", f"softmax d={d}, include_query={iq}", c)
              for (d, iq), c in softmax_vs_kernel_gd(prof).items()]
     rows += [("04_softmax_vs_kernel_gd", f"paper's constant rate d={d}", c) for d, c in paper_lr(prof).items()]

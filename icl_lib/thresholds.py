@@ -21,7 +21,7 @@ from icl_lib.results import Table
 __all__ = ["Threshold", "THRESHOLDS", "OFF_RATIO_C_ETA", "OFF_RATIO_C_SIGMA", "GRID_STEP_RATIO", "grid_optimum_band",
            "EXTRACTED_D3_TOLERANCE", "NEAR_OPTIMAL", "PLATEAU_FRACTION", "MIN_AGREEMENT", "MAX_LOSS_FRACTION",
            "PROPORTION_ALPHA", "SAMPLES_ALPHA", "TASK_ALPHA", "CONFIDENCE", "MIN_GAIN", "SETTLE_TOLERANCE",
-           "INIT_TOLERANCE", "CONSTRUCTION_TOLERANCE", "thresholds_table"]
+           "INIT_TOLERANCE", "CONSTRUCTION_TOLERANCE", "FLAT_GROWTH", "FLAT_SPAN", "flat_rule", "thresholds_table"]
 
 # Appendix H, Figure 8: (c_eta, c_sigma) = (5, 25) are "slightly off" the extracted (7.15, 31.07), and the
 # paper calls the differences they make "large". Alignment verdicts ask a trained model to be closer to its
@@ -53,6 +53,14 @@ MIN_GAIN = 0.01
 SETTLE_TOLERANCE = 0.05
 INIT_TOLERANCE = 0.05
 CONSTRUCTION_TOLERANCE = 1e-12
+FLAT_GROWTH, FLAT_SPAN = 0.1, 0.1  # flat: c_eta grows by less than 10% per tenth of the run
+
+
+def flat_rule(steps: int, snapshots: int) -> tuple[float, int]:
+    """The flattening rule of chapter 6 for a run of `steps` with `snapshots` evaluations: the growth
+    rate of log c_eta per step below which c_eta counts as flat (FLAT_GROWTH per FLAT_SPAN of the run),
+    and the window, in snapshots, over which that rate is fitted (FLAT_SPAN of them, at least 2)."""
+    return math.log(1 + FLAT_GROWTH) / (FLAT_SPAN * steps), max(2, round(FLAT_SPAN * snapshots))
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,11 @@ THRESHOLDS = (
     Threshold(
         "initialisation readings differ", "samples_apart (chapter 8)", f"medians > {INIT_TOLERANCE:.0%} apart",
         "a shift smaller than the 5% the book allows the paper's values cannot change a verdict."),
+    Threshold(
+        "c_η has flattened", "flattening_step (chapter 6)", f"< {FLAT_GROWTH:.0%} growth per tenth of the run",
+        "as flat as it would look on a plot of the whole run: a growth of 10% over a tenth of the steps is "
+        "about the width of a line on Figure 10's log axis; the rate is fitted over a tenth of the snapshots, "
+        "so that batch noise at a constant rate does not read as growth."),
     Threshold(
         "constructions exact", "construction_verdict (chapter 2)", f"< {CONSTRUCTION_TOLERANCE:g}",
         "float64: the three computations differ only by rounding, about 1e-16 per operation over a few "

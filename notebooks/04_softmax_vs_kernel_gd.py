@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # Softmax self-attention learns a context-adaptive step of kernel gradient descent
+# # Does trained softmax self-attention take a context-adaptive step of kernel GD?
 #
 # The paper's main empirical claim (Section 4, Figure 4, Appendix F / Figure 6): a trained
 # softmax self-attention behaves like one step of RBF-kernel GD with the context-adaptive
@@ -119,7 +119,7 @@ prof = check_parameters(
 )
 device = resolve_device(device)
 dims = list(dims or prof.dims)
-n_controls = control_seeds or prof.control_seeds
+n_controls = prof.control_seeds if control_seeds is None else control_seeds
 check_positive_int("control_seeds", n_controls, minimum=2)
 chapter = dict(dims=dims, C=C, n=n, seed=seed, steps=steps, batch_size=batch_size)
 configs = softmax_vs_kernel_gd(prof, lr=lr, **chapter)

@@ -75,8 +75,8 @@ from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_all
-from icl_lib.thresholds import PLATEAU_FRACTION
-from icl_lib.training import resolve_device
+from icl_lib.thresholds import PLATEAU_FRACTION, flat_rule
+from icl_lib.training import budget_against_paper, resolve_device
 from icl_lib.validation import check_bool, check_fraction, check_positive_float
 from icl_lib.verdicts import (
     flattening_step,
@@ -138,13 +138,9 @@ config = d10_dynamics(
     batch_size=batch_size,
     include_query=include_query,
 )
-contexts_share = (
-    config.steps * config.batch_size / (paper.D10_STEPS * paper.BATCH_SIZE)
-)
 budget = (
-    f"{config.steps:,} steps × {config.batch_size}: "
-    f"{100 * config.steps / paper.D10_STEPS:.2g}% of the paper's steps, "
-    f"{100 * contexts_share:.2g}% of its contexts"
+    f"{budget_against_paper(config, paper.D10_STEPS)}: "
+    f"{100 * config.steps / paper.D10_STEPS:.2g}% of the paper's steps"
 )
 print(
     f"profile={profile}: d={d}, C={C}, n={n}, clip {config.clip},\n"
@@ -259,8 +255,7 @@ plt.show()
 
 # %%
 T = len(steps_seen)
-window = max(2, round(0.1 * T))
-threshold = math.log(1.1) / (0.1 * config.steps)
+threshold, window = flat_rule(config.steps, T)
 align_ctx = contexts_for("align", prof.n_align, n=n, d=d, C=C, seed=seed)
 settled = [
     lr

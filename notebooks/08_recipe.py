@@ -653,7 +653,7 @@ for mode in INIT_MODES:
     if exited[mode]:
         metrics[f"init_{mode}.plateau_exit_median"] = float(np.median(exited[mode]))
 paper_values = {}
-if 3 in dims:
+if (3, "constant") in compared:  # a constant-rate run at d = 3 left the plateau
     paper_values = {
         "d3.constant_lr.c_eta_extracted": paper.C_ETA_D3,
         "d3.constant_lr.c_sigma_extracted": paper.C_SIGMA_D3,

@@ -35,10 +35,12 @@
 #    appears in for future work". Chapter 7 classifies some seeds at $C = 2$ as "neither" (the
 #    count is in section 3). What are they, and what decides what a seed learns?
 #
-# Two facts, derived in `icl_lib.beyond` and checked numerically below, organise the answers.
-# Eq. 1 *is* Eq. 3 at $\sigma^2 = \sqrt{d+C}/c_\sigma$ with the rate $\eta(X) = c_\eta / m(X)$,
-# where $m(X) = \frac{1}{n}\sum_j \exp(c_\sigma(\langle x_j, x_{query}\rangle - 1)/\sqrt{d+C})$
-# is the *neighbour mass*: how much of the context lies near the query. And for small $c_\sigma$
+# Two facts organise the answers, both checked numerically below. The first is the paper's own
+# definition of $\eta(X)$ (Section 3.3), rewritten: Eq. 1 *is* Eq. 3 at
+# $\sigma^2 = \sqrt{d+C}/c_\sigma$ with the rate $\eta(X) = c_\eta / m(X)$, where
+# $m(X) = \frac{1}{n}\sum_j \exp(c_\sigma(\langle x_j, x_{query}\rangle - 1)/\sqrt{d+C})$
+# is the *neighbour mass*: how much of the context lies near the query. The second is derived in
+# `icl_lib.beyond`, and is the book's: for small $c_\sigma$
 # Eq. 1 is, up to a shift common to all classes (every class has $n/C$ points), the GD step of
 # Eq. 2 with $\eta = n\, c_\eta c_\sigma / (k\sqrt{d+C})$, where $k$ is the number of keys ($n$,
 # or $n + 1$ when the query attends to itself): along a curve $c_\eta c_\sigma = $ const, Eq. 1

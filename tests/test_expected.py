@@ -2,11 +2,13 @@
 a budget too small completes and says "not reproduced", and a changed verdict fails the check."""
 
 import json
+import math
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from icl_lib import expected
@@ -94,3 +96,17 @@ def test_the_makefile_checks_the_expected_verdicts_after_the_chapters(profile):
     execute = makefile[makefile.index("\nexecute:"):makefile.index("\nbook:")]
     assert "-m icl_lib.expected $(TREE)/results --profile $(PROFILE)" in execute
     assert profile in expected.EXPECTED
+
+
+def test_the_flattening_rule_is_ten_percent_per_tenth_of_the_run():
+    from icl_lib.thresholds import flat_rule
+    from icl_lib.verdicts import flattening_step
+
+    rate, window = flat_rule(60_000, 121)
+    assert rate == pytest.approx(math.log(1.1) / 6000) and window == 12
+    steps = np.linspace(0, 60_000, 121)
+    growing = np.exp(steps * 2 * rate)  # twice the threshold throughout: never flat
+    assert flattening_step(steps, growing, threshold=rate, window=window) is None
+    flat_late = np.exp(np.minimum(steps, 30_000) * 2 * rate)  # stops growing half way
+    # found within one window before the kink: the window that starts there already fits under the rate
+    assert 30_000 - 6000 <= flattening_step(steps, flat_late, threshold=rate, window=window) <= 30_000
