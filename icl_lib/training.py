@@ -117,7 +117,7 @@ class TrainConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("init_mode", self.init_mode, INIT_MODES)
         check_choice("dtype", self.dtype, ("float32", "float64"))
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+        if not isinstance(self.seeds, tuple | list) or not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds={self.seeds!r} must be a non-empty tuple of distinct ints")
         for seed in self.seeds:
             check_positive_int("seeds", seed, minimum=0)
@@ -126,8 +126,8 @@ class TrainConfig:
         lrs = self.lrs
         if len(lrs) != self.ensemble:
             raise ValueError(f"lr has {len(lrs)} values for {self.ensemble} seeds")
-        for value in lrs:
-            check_positive_float("lr", value)
+        for value in self.lr if isinstance(self.lr, tuple | list) else [self.lr]:
+            check_positive_float("lr", value)  # before `lrs` turns True into 1.0
         if self.warmup_steps < 0 or self.warmup_steps >= self.steps:
             raise ValueError(f"warmup_steps={self.warmup_steps} must be in [0, steps={self.steps})")
         if isinstance(self.final_lr_fraction, bool) or not 0 <= self.final_lr_fraction <= 1:

@@ -7,7 +7,7 @@ import os
 import re
 
 __all__ = ["check_positive_int", "check_positive_float", "check_choice", "check_bool", "check_fraction", "check_fits_in_memory",
-           "check_scheduler"]
+           "check_rates", "check_scheduler"]
 
 
 def check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
@@ -59,7 +59,25 @@ def check_fits_in_memory(name: str, n_bytes: int, what: str) -> None:
                          f"{total / 2**30:.1f} GiB of memory")
 
 
-_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc|ws|wss)://\S+$")
+# a Dask address: a protocol, a host and a port (inproc addresses name a process, not a port)
+_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss)://(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):\d+|inproc://\S+)$")
+
+
+def check_rates(name: str, values: object, *, empty: bool = False) -> tuple[float, ...]:
+    """A list of distinct learning rates, or a ValueError naming `name`: each a finite number > 0
+    (text such as '3e-4', which PyYAML reads from papermill -y, is named as text), none repeated,
+    and at least one unless `empty`."""
+    if not isinstance(values, list | tuple) or (not values and not empty):
+        raise ValueError(f"{name}={values!r} must be a{'' if empty else ' non-empty'} list of learning rates, "
+                         "e.g. [0.0003, 0.001]")
+    for value in values:
+        if isinstance(value, str):
+            raise ValueError(f"{name}={values!r}: {value!r} is text, not a number; in YAML write 0.0003 or 3.0e-4")
+        check_positive_float(name, value)
+    rates = tuple(float(v) for v in values)
+    if len(set(rates)) != len(rates):
+        raise ValueError(f"{name}={values!r} must not repeat a learning rate")
+    return rates
 
 
 def check_scheduler(scheduler: object) -> str | None:

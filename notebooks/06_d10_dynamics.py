@@ -77,7 +77,11 @@ from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_all
 from icl_lib.thresholds import PLATEAU_FRACTION, flat_rule
 from icl_lib.training import budget_against_paper, resolve_device
-from icl_lib.validation import check_bool, check_fraction, check_positive_float
+from icl_lib.validation import (
+    check_bool,
+    check_fraction,
+    check_rates,
+)
 from icl_lib.verdicts import (
     flattening_step,
     flattens_earlier_verdict,
@@ -104,17 +108,7 @@ prof = check_parameters(
     scheduler=scheduler,
 )
 if lrs is not None:
-    if not isinstance(lrs, list | tuple) or not lrs or len(set(lrs)) != len(lrs):
-        raise ValueError(
-            f"lrs={lrs!r} must be a non-empty list of distinct learning rates"
-        )
-    for value in lrs:
-        if isinstance(value, str):  # PyYAML (papermill -y) reads 3e-4 as text
-            raise ValueError(
-                f"lrs={lrs!r}: {value!r} is text, not a number; "
-                "in YAML write 0.0003 or 3.0e-4"
-            )
-        check_positive_float("lrs", value)
+    check_rates("lrs", lrs)
 include_query = (
     INCLUDE_QUERY
     if include_query is None

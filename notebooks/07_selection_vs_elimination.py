@@ -94,7 +94,7 @@ from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_each
 from icl_lib.thresholds import MAX_LOSS_FRACTION, MIN_AGREEMENT
 from icl_lib.training import budget_against_paper, resolve_device
-from icl_lib.validation import check_bool, check_fraction
+from icl_lib.validation import check_bool, check_fraction, check_positive_int
 from icl_lib.verdicts import (
     elimination_low_c_verdict,
     selection_majority_verdict,
@@ -104,6 +104,7 @@ from icl_lib.verdicts import (
 
 results_path = output_path(results_path, "results/07_selection_vs_elimination.json")
 runs_dir = output_path(runs_dir, "runs")
+check_positive_int("first_seed", first_seed, minimum=0)
 prof = check_parameters(
     profile=profile,
     results_path=results_path,

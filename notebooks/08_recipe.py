@@ -84,7 +84,7 @@ from icl_lib.thresholds import (
     SETTLE_TOLERANCE,
 )
 from icl_lib.training import INIT_MODES, budget_against_paper, resolve_device
-from icl_lib.validation import check_fraction, check_positive_float
+from icl_lib.validation import check_fraction, check_rates
 from icl_lib.verdicts import (
     REPRODUCED,
     alignment_verdict,
@@ -124,12 +124,7 @@ check_fraction("plateau_fraction", plateau_fraction)
 check_fraction("settle_tolerance", settle_tolerance)
 check_fraction("init_tolerance", init_tolerance)
 if extra_lrs is not None:
-    if not isinstance(extra_lrs, list | tuple):
-        raise ValueError(
-            f"extra_lrs={extra_lrs!r} must be a list of learning rates"
-        )
-    for value in extra_lrs:
-        check_positive_float("extra_lrs", value)
+    check_rates("extra_lrs", extra_lrs, empty=True)
 device = resolve_device(device)
 dims = list(dims or prof.dims)
 init_seeds = init_seeds or prof.init_seeds

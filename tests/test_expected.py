@@ -110,3 +110,21 @@ def test_the_flattening_rule_is_ten_percent_per_tenth_of_the_run():
     flat_late = np.exp(np.minimum(steps, 30_000) * 2 * rate)  # stops growing half way
     # found within one window before the kink: the window that starts there already fits under the rate
     assert 30_000 - 6000 <= flattening_step(steps, flat_late, threshold=rate, window=window) <= 30_000
+
+
+@pytest.mark.parametrize(("chapter", "args", "message"), [
+    ("07_selection_vs_elimination", ["-p", "first_seed", "-1"], "first_seed=-1 must be >= 0"),
+    ("06_d10_dynamics", ["-y", "lrs: [[0.01]]"], "lrs=[0.01] must be a finite number"),
+    ("04_softmax_vs_kernel_gd", ["-p", "control_seeds", "0"], "control_seeds=0 must be >= 2"),
+    ("03_linear_vs_gd", ["-p", "control_seeds", "False"], "control_seeds=False must be an integer"),
+])
+def test_a_bad_parameter_is_named_before_any_work(tmp_path, chapter, args, message):
+    notebook = tmp_path / "in.ipynb"
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([bin_dir / "jupytext", "--quiet", "--to", "ipynb", "-o", notebook, ROOT / "notebooks" / f"{chapter}.py"],
+                   check=True)
+    done = subprocess.run([bin_dir / "papermill", "--no-progress-bar", notebook, tmp_path / "out.ipynb", "-p", "profile",
+                           "smoke", *args, "-p", "results_path", str(tmp_path / "r.json"), "-p", "runs_dir",
+                           str(tmp_path / "runs")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode != 0 and message in done.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "r.json").exists()

@@ -163,3 +163,15 @@ def test_budget_text_names_the_dimensions_with_another_budget():
     configs = [config_from_profile("softmax", d, book.training_settings("softmax", d)) for d in (2, 3, 5, 10)]
     assert budget_text(configs) == "3000 steps × 1024 (d=2: 12000 steps)"
     assert budget_text(configs[1:]) == "3000 steps × 1024"
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ([[0.01]], "lrs=\\[0.01\\] must be a finite number"), (["3e-4"], "is text, not a number"),
+    ([1e-3, 1e-3], "must not repeat"), ([], "non-empty list"), (0.01, "must be a non-empty list"), ([True], "lrs=True"),
+])
+def test_rate_lists_name_the_parameter(values, message):
+    from icl_lib.validation import check_rates
+
+    with pytest.raises(ValueError, match=message):
+        check_rates("lrs", values)
+    assert check_rates("lrs", [3e-4, 1e-3]) == (3e-4, 1e-3) and check_rates("extra_lrs", [], empty=True) == ()

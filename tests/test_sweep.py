@@ -144,6 +144,7 @@ def test_a_scheduler_opens_a_local_cluster_only_when_something_needs_training(tm
 
 
 @pytest.mark.parametrize(("value", "ok"), [(None, True), ("local", True), ("local:3", True), ("tcp://10.0.0.1:8786", True),
+                                           ("tcp://[::1]:8786", True), ("tcp://host", False),
                                            ("tls://host:8786", True), ("local:0", False), ("local:x", False),
                                            ("host:8786", False), ("", False), (3, False)])
 def test_scheduler_values(value, ok):

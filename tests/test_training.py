@@ -208,6 +208,7 @@ def test_init_modes():
     ({"lr": -1.0}, "lr=-1.0"), ({"steps": 0}, "steps=0"), ({"kind": "kernel"}, "kind='kernel'"),
     ({"schedule": "step"}, "schedule='step'"), ({"lr": (1e-3, 2e-3)}, "lr has 2 values for 1 seeds"),
     ({"warmup_steps": 24}, "warmup_steps=24"), ({"n": 21}, "n=21 must be divisible by C=4"),
+    ({"lr": True}, "lr=True must be a finite number"), ({"seeds": 5}, "seeds=5 must be a non-empty tuple"),
 ])
 def test_config_errors(change, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
