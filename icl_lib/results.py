@@ -42,9 +42,13 @@ class Table:
         return "\n".join(" | ".join(row) for row in (self.header, *self.rows))
 
     def markdown(self) -> str:
-        """The table as MyST Markdown (for pages written as Markdown, such as the introduction)."""
+        """The table as MyST Markdown (for pages written as Markdown, such as the introduction).
+        MyST passes raw HTML through, so text outside backticks is HTML-escaped (a parameter value
+        such as '<script>' must reach the page as text); code and roles in backticks are kept."""
         def cell(text: str) -> str:
-            return text.replace("|", "\\|").replace("\n", " ")
+            parts = text.replace("\n", " ").split("`")
+            parts[::2] = [html.escape(part, quote=False) for part in parts[::2]]
+            return "`".join(parts).replace("|", "\\|")
 
         lines = ["| " + " | ".join(map(cell, self.header)) + " |", "|" + "---|" * len(self.header)]
         return "\n".join(lines + ["| " + " | ".join(map(cell, r)) + " |" for r in self.rows])

@@ -33,3 +33,10 @@ def test_a_notebook_not_run_by_papermill_is_named(tmp_path):
         chapter_status(tmp_path / "03_linear.ipynb")
     with pytest.raises(ValueError, match="no executed chapters"):
         status_markdown(tmp_path / "empty")
+
+
+def test_html_in_a_parameter_reaches_the_page_as_text(tmp_path):
+    _notebook(tmp_path / "01_task.ipynb", "The <b>task</b>", 1.0, profile="<script>alert(1)</script>")
+    text = status_markdown(tmp_path)
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "The &lt;b&gt;task&lt;/b&gt;" in text
