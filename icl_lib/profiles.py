@@ -222,6 +222,8 @@ def _check_writable(name: str, path: object, *, suffix: str | None = None) -> No
     existing = next(p for p in (target, *target.parents) if p.exists())
     if existing.is_file() and (existing != target or suffix is None):
         raise ValueError(f"{name}={path!r}: {existing} is a file, not a folder")
+    if suffix is not None and existing == target and target.is_dir():
+        raise ValueError(f"{name}={path!r} is a folder; it must name a {suffix} file")
     if not os.access(existing, os.W_OK):
         raise ValueError(f"{name}={path!r}: {existing} is not writable")
 

@@ -192,6 +192,10 @@ def train_all(configs: Sequence[TrainConfig], *, runs_dir: str | Path, executor:
     (`executor=None`, one after another) or as tasks of `executor`; then all loaded from `runs_dir`.
     `scheduler` (see `check_scheduler`) opens an executor for this call, only if a run needs training
     (so a notebook executed against a trained cache needs no cluster); its workers use one thread each."""
+    if not isinstance(runs_dir, str | os.PathLike) or not str(runs_dir):
+        raise ValueError(f"runs_dir={runs_dir!r} must be a path")
+    if isinstance(configs, TrainConfig) or not all(isinstance(c, TrainConfig) for c in configs):
+        raise ValueError(f"configs must be a list of TrainConfig, got {configs!r:.200}")
     runs_dir = str(Path(runs_dir).absolute())
     todo = list({run_key(c): c for c in configs if not finished(c, runs_dir)}.values())
     if check_scheduler(scheduler) is not None:

@@ -113,6 +113,12 @@ def nearest_prototype(points: torch.Tensor, prototypes: torch.Tensor) -> torch.T
     return torch.einsum("bmd,bcd->bmc", points, prototypes).argmax(dim=-1)
 
 
+# Rejection sampling (d >= 3) fills the smallest class region last, and its area falls like 1/C^2:
+# at C = 1000 that is about 10^6 candidates per context (seconds); beyond, the compiled loop, which no
+# signal interrupts, would run for hours.
+MAX_CLASSES = 1000
+
+
 def _check_task_arguments(batch_size: int, n: int, d: int, C: int) -> None:
     check_positive_int("batch_size", batch_size)
     check_positive_int("n", n)
@@ -120,6 +126,10 @@ def _check_task_arguments(batch_size: int, n: int, d: int, C: int) -> None:
     check_positive_int("C", C, minimum=2)
     if n % C != 0:
         raise ValueError(f"n={n} must be divisible by C={C} (the context holds n/C points per class)")
+    if d >= 3 and C > MAX_CLASSES:
+        raise ValueError(f"C={C} must be <= {MAX_CLASSES} at d >= 3: the smallest of C random class regions has an "
+                         "area of order 1/C^2, so rejection sampling would examine about C^2 candidates per context "
+                         "in a compiled loop that cannot be interrupted")
 
 
 def _check_token_buffer(out: torch.Tensor, batch_size: int, n: int, d: int, C: int, dtype: torch.dtype) -> None:
@@ -148,6 +158,8 @@ def _kernel_seed(seed: int) -> np.uint64:
 def _check_prototypes(prototypes: torch.Tensor, batch_size: int, C: int, d: int) -> torch.Tensor:
     """Given prototypes must be (B, C, d), finite and, within a context, distinct: a repeated or
     NaN prototype leaves a region empty, and rejection would then never end."""
+    if not isinstance(prototypes, torch.Tensor):
+        raise ValueError(f"prototypes must be a torch.Tensor of shape (batch_size, C, d), got {type(prototypes).__name__}")
     if tuple(prototypes.shape) != (batch_size, C, d):
         raise ValueError(f"prototypes must have shape (batch_size, C, d)={(batch_size, C, d)}, got {tuple(prototypes.shape)}")
     z = prototypes.detach().to(device="cpu", dtype=torch.float64)
@@ -180,7 +192,8 @@ def sample_contexts(
     """
     _check_task_arguments(batch_size, n, d, C)
     seed = _check_seed(seed)
-    check_fits_in_memory("n", batch_size * (n + 1) * (d + 1) * 8, f"{batch_size} contexts of n={n} at d={d}")
+    check_fits_in_memory(f"batch_size={batch_size}, n={n}, d={d}", batch_size * (n + 1) * (d + 1) * 8,
+                         f"{batch_size} contexts of n={n} at d={d}")
     z = None if prototypes is None else _check_prototypes(prototypes, batch_size, C, d)
     x, x_query, z, y_query = _sample_compiled(batch_size, n // C, C, d, seed, dtype, z)
     y = torch.arange(C).repeat_interleave(n // C).expand(batch_size, n).contiguous()

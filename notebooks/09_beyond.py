@@ -122,7 +122,7 @@ from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_each
 from icl_lib.thresholds import MIN_GAIN, NEAR_OPTIMAL, PLATEAU_FRACTION
 from icl_lib.training import resolve_device
-from icl_lib.validation import check_fraction
+from icl_lib.validation import check_fits_in_memory, check_fraction
 from icl_lib.verdicts import (
     adaptive_benefit_verdict,
     compare_proportions,
@@ -158,7 +158,13 @@ dims = sorted(dims or prof.dims)
 lengths = sorted(lengths or prof.beyond.lengths)
 if n not in lengths:  # the trained models and the per-context analysis are at n
     raise ValueError(f"n={n} must be one of lengths={lengths}")
-contexts = contexts or prof.beyond.contexts
+contexts = prof.beyond.contexts if contexts is None else contexts
+# the search and held-out sets of the largest setting, before any training
+check_fits_in_memory(
+    "contexts",
+    2 * contexts * (max(lengths) + 1) * (max(dims) + C) * 8,
+    f"{contexts} search and {contexts} held-out contexts of n={max(lengths)}",
+)
 map_dims = sorted({*dims, paper.D10})  # the landscape always includes d = 10
 D10 = paper.D10
 print(

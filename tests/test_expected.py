@@ -128,3 +128,15 @@ def test_a_bad_parameter_is_named_before_any_work(tmp_path, chapter, args, messa
                            str(tmp_path / "runs")], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode != 0 and message in done.stderr
     assert not (tmp_path / "runs").exists() and not (tmp_path / "r.json").exists()
+
+
+def test_chapter_9_refuses_contexts_too_many_for_memory_before_training(tmp_path):
+    notebook = tmp_path / "in.ipynb"
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([bin_dir / "jupytext", "--quiet", "--to", "ipynb", "-o", notebook, ROOT / "notebooks" / "09_beyond.py"],
+                   check=True)
+    done = subprocess.run([bin_dir / "papermill", "--no-progress-bar", notebook, tmp_path / "out.ipynb", "-p", "profile",
+                           "smoke", "-p", "contexts", str(10**9), "-p", "results_path", str(tmp_path / "r.json"),
+                           "-p", "runs_dir", str(tmp_path / "runs")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode != 0 and "contexts: 1000000000 search and" in done.stderr
+    assert not (tmp_path / "runs").exists()

@@ -37,8 +37,11 @@ def test_output_paths_are_checked_before_any_work_and_nothing_is_created(tmp_pat
         check_parameters(profile="smoke", results_path=str(blocker / "r.json"))
     with pytest.raises(ValueError, match="runs_dir=.*is a file"):
         check_parameters(profile="smoke", results_path=str(tmp_path / "r.json"), runs_dir=str(blocker))
+    (tmp_path / "taken.json").mkdir()
+    with pytest.raises(ValueError, match="results_path=.*taken.json' is a folder; it must name a .json file"):
+        check_parameters(profile="smoke", results_path=str(tmp_path / "taken.json"))
     check_parameters(profile="smoke", results_path=str(tmp_path / "new" / "r.json"), runs_dir=str(tmp_path / "runs"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # validation creates nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "taken.json"]  # validation creates nothing
 
 
 def test_a_read_only_results_folder_is_refused_at_once(tmp_path, monkeypatch):

@@ -263,3 +263,14 @@ def test_the_slurm_example_of_the_readme_writes_single_threaded_workers():
         assert check_scheduler(cluster.scheduler_address) == cluster.scheduler_address
     finally:
         cluster.close()
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda tmp: train_all([BASE], runs_dir=5), "runs_dir=5 must be a path"),
+    (lambda tmp: train_all(["x"], runs_dir=tmp), "configs must be a list of TrainConfig"),
+    (lambda tmp: train_all(BASE, runs_dir=tmp), "configs must be a list of TrainConfig"),
+])
+def test_train_all_names_a_bad_argument(tmp_path, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(tmp_path)
+    assert not list(tmp_path.iterdir())

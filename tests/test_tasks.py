@@ -423,3 +423,18 @@ def test_the_hand_written_normals_have_the_law_of_numpys():
     expected = 2 * norm.sf(3.442619855899)  # 5.8e-4: the rarely taken tail path
     assert abs(tail - expected) < 5 * np.sqrt(expected / len(ours))
     assert ks_2samp(ours * 1.02, library).pvalue < 1e-6
+
+
+def test_sizes_the_compiled_sampler_cannot_finish_are_refused_at_once():
+    import time
+
+    import numpy as np
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="C=1000000 must be <= 1000 at d >= 3"):
+        sample_contexts(1, n=10**6, d=3, C=10**6, seed=0)
+    assert time.perf_counter() - start < 1.0  # refused, not started
+    with pytest.raises(ValueError, match="prototypes must be a torch.Tensor"):
+        sample_contexts(2, n=10, d=3, C=5, seed=0, prototypes=np.zeros((2, 5, 3)))
+    with pytest.raises(ValueError, match="batch_size=1000000, n=10000, d=3: .* needs"):
+        sample_contexts(10**6, n=10**4, d=3, C=5, seed=0)
