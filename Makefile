@@ -42,12 +42,18 @@ ifneq ($(TREE),.)
 endif
 
 # Execute every chapter with papermill into <tree>/executed (same depth as notebooks/, so relative
-# paths such as ../results resolve the same way when nbval re-executes them).
+# paths such as ../results resolve the same way when nbval re-executes them). Training shows a live
+# line on the terminal, and a line per chapter when it ends; without a terminal the same goes to
+# <tree>/build.log (icl_lib.progress).
 execute: sync tree
 	mkdir -p $(TREE)/executed $(TREE)/results
+	rm -f $(TREE)/build.log
 	for nb in $(NOTEBOOKS:.py=.ipynb); do \
+	  ICL_PROGRESS_LOG=$(abspath $(TREE))/build.log \
 	  $(BIN)/papermill --no-progress-bar --cwd $(TREE)/executed $$nb $(TREE)/executed/$$(basename $$nb) -p profile $(PROFILE) \
 	    $(if $(SCHEDULER),-p scheduler $(SCHEDULER)) || exit 1; \
+	  ICL_PROGRESS_LOG=$(abspath $(TREE))/build.log \
+	  $(BIN)/python -m icl_lib.status --line $(TREE)/executed/$$(basename $$nb) $(TREE)/results; \
 	done
 	echo $(PROFILE) > $(TREE)/executed/PROFILE
 	$(MAKE) plan PROFILE=$(PROFILE)

@@ -18,7 +18,7 @@ from icl_lib.files import atomic_write
 from icl_lib.results import Table
 from icl_lib.tasks import SAMPLER_VERSION
 
-__all__ = ["chapter_status", "status_markdown", "write_status"]
+__all__ = ["chapter_status", "status_markdown", "write_status", "chapter_line"]
 
 
 def chapter_status(notebook: str | Path) -> dict[str, object]:
@@ -70,9 +70,31 @@ def write_status(executed: str | Path, out: str | Path) -> Path:
     return out
 
 
-if __name__ == "__main__":  # python -m icl_lib.status <executed dir> <out.md>
+def chapter_line(notebook: str | Path, results_dir: str | Path) -> str:
+    """One line for a chapter just executed: its name, papermill's wall time and its verdicts by
+    kind, e.g. "04 softmax vs kernel gd: 5 min 12 s; 2 reproduced, 1 not resolved"."""
+    from collections import Counter
+
+    from icl_lib.results import read_results
+
+    status = chapter_status(notebook)
+    stem = Path(notebook).stem
+    name = stem[:2] + " " + stem[3:].replace("_", " ")
+    results = Path(results_dir) / f"{stem}.json"
+    tally = Counter(v["verdict"] for v in read_results(results)["verdicts"]) if results.is_file() else Counter()
+    verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(tally.items())) or "no verdicts"
+    return f"{name}: {_duration(float(status['seconds']))}; {verdicts}"
+
+
+if __name__ == "__main__":  # python -m icl_lib.status <executed dir> <out.md> | --line <notebook> <results dir>
     import sys
 
+    from icl_lib.progress import log_line
+
+    if len(sys.argv) == 4 and sys.argv[1] == "--line":
+        log_line(chapter_line(sys.argv[2], sys.argv[3]))
+        raise SystemExit(0)
     if len(sys.argv) != 3:
-        raise SystemExit("usage: python -m icl_lib.status <executed notebooks folder> <status.md to write>")
+        raise SystemExit("usage: python -m icl_lib.status <executed notebooks folder> <status.md to write>\n"
+                         "       python -m icl_lib.status --line <executed notebook> <results folder>")
     print(write_status(sys.argv[1], sys.argv[2]))

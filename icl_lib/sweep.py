@@ -29,17 +29,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import socket
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import TypeVar
 
+from icl_lib.progress import RunsProgress, log_line
 from icl_lib.training import Run, TrainConfig, resolve_device, run_key, train
 from icl_lib.validation import check_scheduler
 
@@ -161,10 +163,12 @@ class Claim:
 
 
 def train_claimed(config: TrainConfig, runs_dir: str, device: str = "auto", *, stale_after: float = 600.0,
-                  poll: float = 1.0, threads: int | None = None) -> tuple[str, bool]:
+                  poll: float = 1.0, threads: int | None = None,
+                  on_eval: Callable[[int], None] | None = None) -> tuple[str, bool]:
     """Train `config`'s run unless it is finished, holding its claim while training; wait while
-    another worker holds it. Returns (run key, whether this call trained it). The task a sweep
-    sends to its workers. `threads`: numba threads for this worker (its share of the cores)."""
+    another worker holds it, saying who holds it and since when (`icl_lib.progress`, then once a
+    minute). Returns (run key, whether this call trained it). The task a sweep sends to its
+    workers. `threads`: numba threads for this worker (its share of the cores)."""
     if threads is not None:
         import numba
 
@@ -172,15 +176,22 @@ def train_claimed(config: TrainConfig, runs_dir: str, device: str = "auto", *, s
     device = resolve_device(device)  # on the worker: "auto" is its GPU where it has one
     folder = Path(runs_dir) / run_key(config)
     claim = Claim(folder, stale_after=stale_after)
+    said = -math.inf
     while not (folder / "final.pt").exists():
         if claim.try_acquire():
             try:
                 if not (folder / "final.pt").exists():  # finished while the claim was being taken
-                    train(config, runs_dir=runs_dir, device=device, progress=False)
+                    train(config, runs_dir=runs_dir, device=device, progress=False, on_eval=on_eval)
                     return run_key(config), True
             finally:
                 claim.release()
         else:
+            if time.monotonic() - said >= 60:
+                said, holder = time.monotonic(), claim.holder or {}
+                since = holder.get("since")
+                log_line(f"waiting for run {run_key(config)}: claimed by {holder.get('host', '?')} pid "
+                         f"{holder.get('pid', '?')} since "
+                         + (time.strftime("%H:%M:%S", time.localtime(since)) if isinstance(since, int | float) else "?"))
             time.sleep(poll)
     return run_key(config), False
 
@@ -206,8 +217,15 @@ def train_all(configs: Sequence[TrainConfig], *, runs_dir: str | Path, executor:
                 return train_all(configs, runs_dir=runs_dir, executor=executor, device=device,
                                  stale_after=stale_after, threads=1 if threads is None else threads)
     if executor is None:
-        for config in todo:
-            train_claimed(config, runs_dir, device, stale_after=stale_after, threads=threads)
+        progress = RunsProgress([f"{c.kind} d={c.d}" + (f" ×{c.ensemble}" if c.ensemble > 1 else "") for c in todo],
+                                [c.steps for c in todo], [estimated_seconds(c) for c in todo],
+                                cores=threads or os.cpu_count() or 1)
+        try:
+            for i, config in enumerate(todo):
+                progress.start(i)
+                train_claimed(config, runs_dir, device, stale_after=stale_after, threads=threads, on_eval=progress.step)
+        finally:
+            progress.close()
     else:
         futures = [executor.submit(train_claimed, config, runs_dir, device, stale_after=stale_after, threads=threads)
                    for config in todo]

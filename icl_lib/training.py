@@ -358,11 +358,13 @@ def train(
     progress: bool | None = None,
     stop_after: int | None = None,
     prefetch: bool | None = None,
+    on_eval: Callable[[int], None] | None = None,
 ) -> Run:
     """Train (or load, or resume) the run of `config`. `stop_after` stops early at that step
     (used to test resuming); `progress=None` shows a bar only on a terminal. `prefetch` samples the
     next batch in a background thread; None: only on CUDA (on the CPU the sampler and the step
-    would compete for the same cores)."""
+    would compete for the same cores). `on_eval(step)` is called at every evaluation (the build's
+    progress line, `icl_lib.progress`)."""
     path = Path(runs_dir) / run_key(config)
     final_file, checkpoint_file = path / "final.pt", path / "checkpoint.pt"
     if final_file.exists():
@@ -418,6 +420,8 @@ def train(
         if t % config.eval_every == 0 or t == config.steps:
             evaluate(t)
             bar.set_postfix(loss=f"{min(history['eval_loss'][-1]):.4f}")
+            if on_eval is not None:
+                on_eval(t)
         if t % config.checkpoint_every == 0 and t < config.steps:
             _check_finite(weights, config, t, path)
             _atomic_save({"config": config.to_dict(), "weights": tuple(weights.cpu().unbind(1)),

@@ -40,3 +40,16 @@ def test_html_in_a_parameter_reaches_the_page_as_text(tmp_path):
     text = status_markdown(tmp_path)
     assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "The &lt;b&gt;task&lt;/b&gt;" in text
+
+
+def test_a_chapter_ends_with_one_line_of_wall_time_and_verdicts(tmp_path):
+    from icl_lib.results import write_results
+    from icl_lib.status import chapter_line
+    from icl_lib.verdicts import Verdict
+
+    _notebook(tmp_path / "04_softmax_vs_kernel_gd.ipynb", "Softmax", 312.2)
+    write_results(tmp_path / "04_softmax_vs_kernel_gd.json", chapter="04_softmax_vs_kernel_gd", profile="book",
+                  settings={}, metrics={}, verdicts=[Verdict("softmax_learns_eq1", "o", "c", "s", "reproduced"),
+                                                     Verdict("adaptive_not_simpler", "o", "c", "s", "not resolved")])
+    line = chapter_line(tmp_path / "04_softmax_vs_kernel_gd.ipynb", tmp_path)
+    assert line == "04 softmax vs kernel gd: 5 min 12 s; 1 not resolved, 1 reproduced"

@@ -274,3 +274,38 @@ def test_train_all_names_a_bad_argument(tmp_path, call, message):
     with pytest.raises(ValueError, match=message):
         call(tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_training_here_reports_its_progress_to_the_log(tmp_path, monkeypatch):
+    from icl_lib import progress
+
+    log = tmp_path / "build.log"
+    monkeypatch.setenv(progress.LOG_ENV, str(log))
+    monkeypatch.setattr(progress, "LOG_EVERY", 0.0)  # a line at every evaluation
+    train_all([BASE], runs_dir=tmp_path / "runs")
+    lines = log.read_text().splitlines()
+    assert re.search(r"training run 1/1: softmax d=3 \(30 steps; all left: about .* by the measured rates\)", lines[0])
+    assert [re.search(r"step (\d+)/30", line).group(1) for line in lines[1:-1]] == ["10", "20", "30"]
+    assert re.search(r"trained 1 run\(s\) in ", lines[-1])
+    train_all([BASE], runs_dir=tmp_path / "runs")  # cached: nothing trains, nothing is said
+    assert len(log.read_text().splitlines()) == len(lines)
+
+
+def test_a_run_waiting_on_a_claim_says_who_holds_it(tmp_path, monkeypatch):
+    import threading
+
+    from icl_lib import progress
+
+    log = tmp_path / "build.log"
+    monkeypatch.setenv(progress.LOG_ENV, str(log))
+    holder = Claim(tmp_path / "runs" / run_key(BASE), stale_after=60)
+    assert holder.try_acquire()
+    waiter = threading.Thread(target=train_claimed, args=(BASE, str(tmp_path / "runs"), "cpu"), kwargs={"poll": 0.05})
+    waiter.start()
+    deadline = time.time() + 20
+    while not (log.exists() and "waiting for run" in log.read_text()) and time.time() < deadline:
+        time.sleep(0.05)
+    holder.release()
+    waiter.join(timeout=60)
+    text = log.read_text()
+    assert f"waiting for run {run_key(BASE)}: claimed by {socket.gethostname()} pid {os.getpid()} since " in text

@@ -1,0 +1,102 @@
+"""Progress a person can read while the book builds: which run trains, how far it is, how long the
+rest will take, and who holds a run another process waits for.
+
+A chapter's kernel writes its cells' output into the notebook, where nobody watches it while the
+build runs. The kernel's own stderr (`sys.__stderr__`) is papermill's, so it reaches the terminal
+of `make book`: there a live tqdm line shows the runs done out of the total, the run in flight with
+its steps, and the time left from the cost plan's measured rates (`icl_lib.sweep.estimated_seconds`).
+When that stderr is no terminal (CI, a log), the same information goes as plain lines, at most
+one every `LOG_EVERY` seconds per run, to the file named by the environment variable
+ICL_PROGRESS_LOG (the Makefile sets it to the tree's build.log), and nowhere when it is unset.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+__all__ = ["LOG_ENV", "LOG_EVERY", "terminal", "log_line", "RunsProgress"]
+
+LOG_ENV = "ICL_PROGRESS_LOG"
+LOG_EVERY = 30.0  # seconds between two lines about one run in the log: a long run shows it lives
+
+
+def terminal():
+    """The terminal the build runs in (the kernel's real stderr) or None when it is no terminal."""
+    stream = sys.__stderr__
+    try:
+        return stream if stream is not None and stream.isatty() else None
+    except ValueError:  # closed
+        return None
+
+
+def log_line(text: str) -> None:
+    """Append one line, time-stamped, to the progress log (ICL_PROGRESS_LOG), if one is set; and
+    write it to the terminal, if there is one."""
+    stamped = f"{datetime.now().strftime('%H:%M:%S')} {text}"
+    path = os.environ.get(LOG_ENV)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(stamped + "\n")
+    screen = terminal()
+    if screen is not None:
+        tqdm.write(stamped, file=screen)
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+class RunsProgress:
+    """Progress of `train_all` training `configs` here, one after another: `start(i)` before run i,
+    `step(t)` as it trains, `done()` after it. `seconds` are the estimated seconds of each run (None
+    where no rate was measured), `cores` the cores they share."""
+
+    def __init__(self, labels: Sequence[str], steps: Sequence[int], seconds: Sequence[float | None], *, cores: int) -> None:
+        self.labels, self.steps, self.cores = list(labels), list(steps), max(1, cores)
+        self.seconds = list(seconds)
+        self.index, self.started, self.last_line = -1, time.monotonic(), 0.0
+        screen = terminal()
+        self.bar = None if screen is None else tqdm(total=1, file=screen, dynamic_ncols=True, leave=False,
+                                                    bar_format="{desc} {percentage:3.0f}% |{bar:20}| {postfix}")
+
+    def _left(self, fraction_of_current: float) -> float | None:
+        rest = self.seconds[self.index:]
+        if any(s is None for s in rest):
+            return None
+        return (rest[0] * (1 - fraction_of_current) + sum(rest[1:])) / self.cores
+
+    def start(self, index: int) -> None:
+        self.index, self.last_line = index, 0.0
+        log_line(f"training run {index + 1}/{len(self.labels)}: {self.labels[index]} "
+                 f"({self.steps[index]:,} steps; all left: about {_minutes(self._left(0.0))} by the measured rates)")
+        if self.bar is not None:
+            self.bar.reset(total=self.steps[index])
+            self.bar.set_description_str(f"run {index + 1}/{len(self.labels)} {self.labels[index]}")
+
+    def step(self, step: int) -> None:
+        total = self.steps[self.index]
+        left = self._left(step / total)
+        if self.bar is not None:
+            self.bar.n = step
+            self.bar.set_postfix_str(f"step {step:,}/{total:,}, about {_minutes(left)} left", refresh=True)
+        now = time.monotonic()
+        if os.environ.get(LOG_ENV) and now - self.last_line >= LOG_EVERY and self.bar is None:
+            self.last_line = now
+            log_line(f"  run {self.index + 1}/{len(self.labels)}: step {step:,}/{total:,}, about {_minutes(left)} left")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.labels:
+            log_line(f"trained {len(self.labels)} run(s) in {_minutes(time.monotonic() - self.started)}")
