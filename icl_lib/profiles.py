@@ -14,7 +14,7 @@ from icl_lib import paper
 from icl_lib.validation import check_choice, check_positive_int, check_scheduler
 
 __all__ = ["PROFILES", "Profile", "Training", "Sweep", "Dynamics", "Beyond", "get_profile", "check_parameters",
-           "book_root", "output_path", "relative_to_book"]
+           "book_root", "output_path", "relative_to_book", "notebook_defaults", "chapter_outputs"]
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,58 @@ def output_path(path: str | None, default: str) -> str:
 def relative_to_book(path: str) -> str:
     """`path` as shown in the book: relative to the book's tree, not the machine's absolute path."""
     return os.path.relpath(path, book_root())
+
+
+# Parameters that choose where and how a chapter runs, not what it computes.
+_NOT_OVERRIDES = frozenset({"profile", "results_path", "runs_dir", "results_dir", "device", "scheduler"})
+
+
+def notebook_defaults(chapter: str) -> dict[str, object] | None:
+    """The values of a chapter's `parameters` cell as written in its py:percent source
+    (notebooks/<chapter>.py beside this package), or None where the source is not there (an
+    installed package without the book)."""
+    source = Path(__file__).resolve().parents[1] / "notebooks" / f"{chapter}.py"
+    if not source.is_file():
+        return None
+    lines, cell = source.read_text().splitlines(), None
+    for i, line in enumerate(lines):
+        if line.startswith("# %%") and cell is not None:
+            break
+        if line.startswith("# %%") and 'tags=["parameters"]' in line:
+            cell = i + 1
+    if cell is None:
+        raise ValueError(f"{source} has no cell tagged parameters")
+    namespace: dict[str, object] = {}
+    exec("\n".join(lines[cell:i]), {}, namespace)  # the chapter's own literals
+    return namespace
+
+
+def _tree_profile(root: Path) -> str | None:
+    """The profile whose outputs a book tree holds (see the Makefile): the repository's own tree
+    holds the book profile's, _build/<profile> another profile's; None for any other folder."""
+    if (root / "notebooks").is_dir() and (root / "Makefile").is_file():
+        return "book"
+    return root.name if root.parent.name == "_build" else None
+
+
+def chapter_outputs(chapter: str, namespace: dict[str, object]) -> tuple[str, str, dict[str, object]]:
+    """Where a chapter writes, from its parameters (`namespace`, the notebook's globals()):
+    (results_path, runs_dir, overrides). `overrides` are the parameters whose values differ from
+    the chapter's parameters cell (`notebook_defaults`), besides those that only choose where and
+    how it runs. The book's tree takes the results of its own profile run with the chapter's
+    defaults only: any other run (the README's `-p d 10 -p n 50`, or another profile) writes to
+    <book tree>/_build/rerun/results unless results_path is given, so a rerun never replaces what
+    the book publishes. Runs go to the tree's cache, keyed by their full config, either way."""
+    defaults = notebook_defaults(chapter) or {}
+    overrides = {name: namespace.get(name) for name, value in defaults.items()
+                 if name not in _NOT_OVERRIDES and namespace.get(name) != value}
+    root = book_root()
+    own = not overrides and namespace.get("profile") == _tree_profile(root)
+    results = namespace.get("results_path")
+    results_path = str(results) if results is not None else str(
+        (root if own else root / "_build" / "rerun") / "results" / f"{chapter}.json")
+    runs = namespace.get("runs_dir")
+    return results_path, str(runs) if runs is not None else str(root / "runs"), overrides
 
 
 def _check_writable(name: str, path: object, *, suffix: str | None = None) -> None:

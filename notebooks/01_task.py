@@ -40,14 +40,14 @@ dims = [2, 3, 5, 10]  # dimensions d whose task is checked
 import matplotlib.pyplot as plt
 
 from icl_lib.plotting import plot_region_uniformity, plot_task_figure
-from icl_lib.profiles import check_parameters, output_path, relative_to_book
+from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for, stream_seed
 from icl_lib.task_checks import region_uniformity, task_checks
 from icl_lib.tasks import candidate_counts
 from icl_lib.verdicts import task_verdict, verdict_table
 
-results_path = output_path(results_path, "results/01_task.json")
+results_path, _, overrides = chapter_outputs("01_task", globals())
 prof = check_parameters(
     profile=profile, results_path=results_path, seed=seed, C=C, n=n, dims=dims
 )
@@ -348,6 +348,7 @@ _ = write_results(
     metrics=metrics,
     paper=paper_values,
     verdicts=verdicts,
+    overrides=overrides,
 )
 print(
     f"wrote {len(metrics)} metrics and {len(verdicts)} verdict to "

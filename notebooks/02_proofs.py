@@ -55,13 +55,13 @@ from icl_lib.kernels import LinearKernel, PolynomialKernel, RBFKernel
 from icl_lib.metrics import max_prob_deviation
 from icl_lib.models import SelfAttention
 from icl_lib.plotting import plot_deviations
-from icl_lib.profiles import check_parameters, output_path, relative_to_book
+from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for, stream_seed
 from icl_lib.validation import check_positive_float
 from icl_lib.verdicts import construction_verdict, verdict_table
 
-results_path = output_path(results_path, "results/02_proofs.json")
+results_path, _, overrides = chapter_outputs("02_proofs", globals())
 prof = check_parameters(
     profile=profile, results_path=results_path, seed=seed, d=d, C=C, n=n
 )
@@ -339,6 +339,7 @@ _ = write_results(
     metrics=metrics,
     paper=paper_values,
     verdicts=verdicts,
+    overrides=overrides,
 )
 print(
     f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to "

@@ -72,7 +72,7 @@ from icl_lib.plotting import (
     plot_per_context_scatter,
     plot_search_curve,
 )
-from icl_lib.profiles import check_parameters, output_path, relative_to_book
+from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_each
@@ -81,8 +81,7 @@ from icl_lib.training import budget_against_paper, resolve_device
 from icl_lib.validation import check_positive_int
 from icl_lib.verdicts import alignment_verdict, verdict_table
 
-results_path = output_path(results_path, "results/03_linear_vs_gd.json")
-runs_dir = output_path(runs_dir, "runs")
+results_path, runs_dir, overrides = chapter_outputs("03_linear_vs_gd", globals())
 prof = check_parameters(
     profile=profile,
     results_path=results_path,
@@ -410,6 +409,7 @@ _ = write_results(
     settings=settings,
     metrics=metrics,
     verdicts=[verdict],
+    overrides=overrides,
 )
 print(
     f"wrote {len(metrics)} metrics and 1 verdict to "

@@ -82,7 +82,7 @@ from icl_lib.plotting import (
     plot_loss_through_training,
     plot_per_context_scatter,
 )
-from icl_lib.profiles import check_parameters, output_path, relative_to_book
+from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS, closer_variant
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
@@ -103,8 +103,9 @@ from icl_lib.verdicts import (
     verdict_table,
 )
 
-results_path = output_path(results_path, "results/04_softmax_vs_kernel_gd.json")
-runs_dir = output_path(runs_dir, "runs")
+results_path, runs_dir, overrides = chapter_outputs(
+    "04_softmax_vs_kernel_gd", globals()
+)
 prof = check_parameters(
     profile=profile,
     results_path=results_path,
@@ -790,6 +791,7 @@ _ = write_results(
     settings=settings,
     metrics=metrics,
     verdicts=[verdict, control_verdict],
+    overrides=overrides,
 )
 print(
     f"wrote {len(metrics)} metrics and 2 verdicts to "

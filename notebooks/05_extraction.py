@@ -61,7 +61,7 @@ from icl_lib.plotting import (
     plot_coefficients_through_training,
     plot_weight_products,
 )
-from icl_lib.profiles import check_parameters, output_path, relative_to_book
+from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.readings import (
     INCLUDE_QUERY,
     VARIANTS,
@@ -80,8 +80,7 @@ from icl_lib.verdicts import (
     verdict_table,
 )
 
-results_path = output_path(results_path, "results/05_extraction.json")
-runs_dir = output_path(runs_dir, "runs")
+results_path, runs_dir, overrides = chapter_outputs("05_extraction", globals())
 prof = check_parameters(
     profile=profile,
     results_path=results_path,
@@ -441,6 +440,7 @@ _ = write_results(
     metrics=metrics,
     paper=paper_values,
     verdicts=verdicts,
+    overrides=overrides,
 )
 print(
     f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to "

@@ -70,7 +70,7 @@ from icl_lib.chapter_runs import d10_dynamics
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment, per_context_loss
 from icl_lib.plotting import plot_dynamics_by_lr
-from icl_lib.profiles import check_parameters, output_path, relative_to_book
+from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
@@ -93,8 +93,7 @@ from icl_lib.verdicts import (
     verdict_table,
 )
 
-results_path = output_path(results_path, "results/06_d10_dynamics.json")
-runs_dir = output_path(runs_dir, "runs")
+results_path, runs_dir, overrides = chapter_outputs("06_d10_dynamics", globals())
 prof = check_parameters(
     profile=profile,
     results_path=results_path,
@@ -451,6 +450,7 @@ _ = write_results(
     metrics=metrics,
     paper={"grid_c_eta": paper.D10_GRID_C_ETA} if d == paper.D10 else None,
     verdicts=verdicts,
+    overrides=overrides,
 )
 print(
     f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to "

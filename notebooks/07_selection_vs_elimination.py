@@ -87,7 +87,7 @@ from icl_lib.plotting import (
     plot_algorithm_counts,
     plot_attention_by_closeness,
 )
-from icl_lib.profiles import check_parameters, output_path, relative_to_book
+from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
 from icl_lib.streams import contexts_for
@@ -102,8 +102,9 @@ from icl_lib.verdicts import (
     wilson_interval,
 )
 
-results_path = output_path(results_path, "results/07_selection_vs_elimination.json")
-runs_dir = output_path(runs_dir, "runs")
+results_path, runs_dir, overrides = chapter_outputs(
+    "07_selection_vs_elimination", globals()
+)
 check_positive_int("first_seed", first_seed, minimum=0)
 prof = check_parameters(
     profile=profile,
@@ -545,6 +546,7 @@ _ = write_results(
     settings=run_settings,
     metrics=metrics,
     verdicts=verdicts,
+    overrides=overrides,
 )
 print(
     f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to "

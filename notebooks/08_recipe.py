@@ -71,7 +71,7 @@ from icl_lib.plotting import (
     plot_coefficients_through_training,
     plot_loss_through_training,
 )
-from icl_lib.profiles import check_parameters, output_path, relative_to_book
+from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY, INIT_MODE, init_reading_choice
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
@@ -98,8 +98,7 @@ from icl_lib.verdicts import (
     wilson_interval,
 )
 
-results_path = output_path(results_path, "results/08_recipe.json")
-runs_dir = output_path(runs_dir, "runs")
+results_path, runs_dir, overrides = chapter_outputs("08_recipe", globals())
 prof = check_parameters(
     profile=profile,
     results_path=results_path,
@@ -674,6 +673,7 @@ _ = write_results(
     metrics=metrics,
     paper=paper_values,
     verdicts=verdicts,
+    overrides=overrides,
 )
 notes = Path(results_path).with_name("recipe.md")
 text = recipe_table.markdown() + "\n"

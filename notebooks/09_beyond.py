@@ -115,7 +115,7 @@ from icl_lib.plotting import (
     plot_steps_across_n,
     plot_valley_profiles,
 )
-from icl_lib.profiles import check_parameters, output_path, relative_to_book
+from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import Table, comparison_table, write_results
 from icl_lib.streams import contexts_for
@@ -134,8 +134,7 @@ from icl_lib.verdicts import (
     wilson_interval,
 )
 
-results_path = output_path(results_path, "results/09_beyond.json")
-runs_dir = output_path(runs_dir, "runs")
+results_path, runs_dir, overrides = chapter_outputs("09_beyond", globals())
 prof = check_parameters(
     profile=profile,
     results_path=results_path,
@@ -1007,6 +1006,7 @@ _ = write_results(
     paper={"d10.map_c_eta": paper.D10_GRID_C_ETA},
     verdicts=verdicts,
     findings={f"d{d}.landscape": v for d, v in landscape.items()},
+    overrides=overrides,
 )
 notes = Path(results_path).with_name("beyond.md")
 text = "".join(f"- {text}\n" for text in findings.values())

@@ -53,37 +53,13 @@ from IPython.display import HTML, Markdown
 
 from icl_lib.files import atomic_write
 from icl_lib.profiles import PROFILES, output_path
-from icl_lib.results import Table, read_results
+from icl_lib.results import Table, read_book_results
 from icl_lib.validation import check_choice
 from icl_lib.verdicts import VERDICTS, budget_share, verdict_table
 
 check_choice("profile", profile, tuple(PROFILES))
 results_dir = output_path(results_dir, "results")
-if (
-    not isinstance(chapters, list | tuple)
-    or not chapters
-    or not all(isinstance(c, str) for c in chapters)
-):
-    raise ValueError(
-        f"chapters={chapters!r} must be a non-empty list of chapter names, "
-        "e.g. ['01_task', '02_proofs']"
-    )
-files = {name: Path(results_dir) / f"{name}.json" for name in chapters}
-missing = [str(p) for p in files.values() if not p.exists()]
-if missing:
-    raise FileNotFoundError(
-        "results files missing (run the chapters first, e.g. `make book`): "
-        f"{missing}"
-    )
-records = {name: read_results(path) for name, path in files.items()}
-stale = {
-    name: r["profile"] for name, r in records.items() if r["profile"] != profile
-}
-if stale:
-    raise ValueError(
-        f"results from another profile than {profile!r} "
-        f"(rerun those chapters): {stale}"
-    )
+records = read_book_results(results_dir, chapters, profile=profile)
 verdicts = [
     v | {"chapter": name} for name, r in records.items() for v in r["verdicts"]
 ]

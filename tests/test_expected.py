@@ -140,3 +140,32 @@ def test_chapter_9_refuses_contexts_too_many_for_memory_before_training(tmp_path
                            "-p", "runs_dir", str(tmp_path / "runs")], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode != 0 and "contexts: 1000000000 search and" in done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_readmes_rerun_leaves_the_books_outputs_untouched(tmp_path):
+    """The README's rerun example, run as written in a book tree: the book's executed notebook and
+    results stay as they were; the rerun's results go to _build/rerun/ with the parameters it
+    changed, and the book's pages refuse them."""
+    from icl_lib.results import read_book_results
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Rerunning a chapter\n\n```bash\n(.*?)```", readme, re.S).group(1)
+    bin_dir = Path(sys.executable).parent
+    for folder in ("notebooks", "executed", "results"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "_toc.yml").write_text("root: book/intro\n")
+    (tmp_path / "Makefile").write_text("")
+    subprocess.run([bin_dir / "jupytext", "--quiet", "--to", "ipynb", "-o", tmp_path / "notebooks" / "02_proofs.ipynb",
+                    ROOT / "notebooks" / "02_proofs.py"], check=True)
+    book_files = {tmp_path / "executed" / "02_proofs.ipynb": "the book's notebook",
+                  tmp_path / "results" / "02_proofs.json": "the book's results"}
+    for path, text in book_files.items():
+        path.write_text(text)
+    for line in block.strip().splitlines():
+        subprocess.run(line.replace(".venv/bin/", f"{bin_dir}/"), shell=True, check=True, cwd=tmp_path,
+                       capture_output=True)
+    assert all(path.read_text() == text for path, text in book_files.items())
+    rerun = json.loads((tmp_path / "_build" / "rerun" / "results" / "02_proofs.json").read_text())
+    assert rerun["overrides"] == {"d": 10, "n": 50} and rerun["profile"] == "book"
+    with pytest.raises(ValueError, match="02_proofs.json.*'d': 10"):
+        read_book_results(tmp_path / "_build" / "rerun" / "results", ["02_proofs"], profile="book")

@@ -101,7 +101,7 @@ def test_results_roundtrip_and_schema(tmp_path):
     write_results(path, chapter="c", profile="smoke", settings={"d": 3}, metrics={"d3.x": 1.5}, paper={"d3.x": 2.0})
     record = read_results(path)
     assert record == {"chapter": "c", "profile": "smoke", "settings": {"d": 3}, "metrics": {"d3.x": 1.5}, "paper": {"d3.x": 2.0},
-                      "verdicts": [], "findings": {}}
+                      "verdicts": [], "findings": {}, "overrides": {}}
     assert json.loads(path.read_text())["metrics"]["d3.x"] == 1.5
     with pytest.raises(ValueError, match="not a finite number"):
         write_results(path, chapter="c", profile="smoke", settings={}, metrics={"x": float("nan")})
@@ -178,3 +178,26 @@ def test_rate_lists_name_the_parameter(values, message):
     with pytest.raises(ValueError, match=message):
         check_rates("lrs", values)
     assert check_rates("lrs", [3e-4, 1e-3]) == (3e-4, 1e-3) and check_rates("extra_lrs", [], empty=True) == ()
+
+
+def test_only_a_chapters_own_parameters_and_tree_profile_write_to_the_books_tree(tmp_path, monkeypatch):
+    from icl_lib.profiles import chapter_outputs, notebook_defaults
+
+    defaults = notebook_defaults("02_proofs")
+    assert defaults["profile"] == "book" and defaults["d"] == 5 and defaults["results_path"] is None
+    book = tmp_path / "book"
+    for folder in (book / "notebooks", book / "executed", book / "_build" / "smoke" / "executed"):
+        folder.mkdir(parents=True)
+    for tree in (book, book / "_build" / "smoke"):
+        (tree / "_toc.yml").write_text("root: intro\n")
+    (book / "Makefile").write_text("")
+    monkeypatch.chdir(book / "executed")
+    assert chapter_outputs("02_proofs", defaults) == (str(book / "results" / "02_proofs.json"), str(book / "runs"), {})
+    rerun = str(book / "_build" / "rerun" / "results" / "02_proofs.json")
+    assert chapter_outputs("02_proofs", defaults | {"d": 10}) == (rerun, str(book / "runs"), {"d": 10})
+    assert chapter_outputs("02_proofs", defaults | {"profile": "smoke"})[0] == rerun  # another profile's results
+    assert chapter_outputs("02_proofs", defaults | {"device": "cpu"})[2] == {}  # where it runs is no override
+    monkeypatch.chdir(book / "_build" / "smoke" / "executed")  # make test's tree
+    smoke = book / "_build" / "smoke"
+    assert chapter_outputs("02_proofs", defaults | {"profile": "smoke"})[0] == str(smoke / "results" / "02_proofs.json")
+    assert chapter_outputs("02_proofs", defaults | {"results_path": "x.json", "d": 4})[0] == "x.json"
