@@ -57,7 +57,7 @@ execute: sync tree
 	done
 	echo $(PROFILE) > $(TREE)/executed/PROFILE
 	$(MAKE) plan PROFILE=$(PROFILE)
-	$(BIN)/python -m icl_lib.status $(TREE)/executed $(TREE)/results/status.md
+	$(BIN)/python -m icl_lib.status $(TREE)/executed $(TREE)/results/status.md $(TREE)/build.log
 	$(BIN)/python -m icl_lib.thresholds $(TREE)/results/thresholds.md $(TREE)/results
 	$(BIN)/python -m icl_lib.expected $(TREE)/results --profile $(PROFILE)
 

@@ -40,9 +40,24 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
-def status_markdown(executed: str | Path) -> str:
+def training_seconds(log: str | Path) -> float:
+    """Seconds spent training, summed from the progress log's "trained N run(s) in ..." lines
+    (`icl_lib.progress`): 0 where the log is missing or nothing trained."""
+    import re
+
+    path = Path(log)
+    if not path.is_file():
+        return 0.0
+    total = 0.0
+    for found in re.finditer(r"trained \d+ run\(s\) in (?:(\d+) min )?(\d+) s", path.read_text()):
+        total += 60 * int(found.group(1) or 0) + int(found.group(2))
+    return total
+
+
+def status_markdown(executed: str | Path, log: str | Path | None = None) -> str:
     """The status page's table (Markdown) for the executed notebooks in `executed`, and the
-    environment the page was written in."""
+    environment the page was written in; with the build's progress `log`, the share of the wall
+    time spent training."""
     notebooks = sorted(Path(executed).glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
         raise ValueError(f"no executed chapters in {executed}")
@@ -52,19 +67,23 @@ def status_markdown(executed: str | Path) -> str:
                     "raised an error" if row["failed"] else "ran to the end"] for row in rows])
     total = sum(row["seconds"] for row in rows)
     machine = f"{platform.machine()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+    trained = training_seconds(log) if log is not None else 0.0
+    summary = f"All chapters: {_duration(total)}" + (
+        f", of which training {_duration(trained)} ({trained / total:.0%}); the rest is analysis, figures and "
+        "reading cached runs." if trained else "; every run came from the cache (or no training log was kept).")
     return "\n".join([
         table.markdown(), "",
-        f"All chapters: {_duration(total)}.", "",
+        summary, "",
         f"- Library: `icl_lib` {icl_lib.__version__}; sampler version {SAMPLER_VERSION.split(':')[0]}; "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads",
-        f"- Machine: {machine}",
+        f"- Machine: {machine}; the build's processes used {os.cpu_count()} cores",
         f"- Page written: {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}", ""])
 
 
-def write_status(executed: str | Path, out: str | Path) -> Path:
-    """Write `status_markdown(executed)` to `out` (atomically)."""
+def write_status(executed: str | Path, out: str | Path, log: str | Path | None = None) -> Path:
+    """Write `status_markdown(executed, log)` to `out` (atomically)."""
     out = Path(out)
-    text = status_markdown(executed)
+    text = status_markdown(executed, log)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda f: f.write(text.encode()))
     return out
@@ -94,7 +113,7 @@ if __name__ == "__main__":  # python -m icl_lib.status <executed dir> <out.md> |
     if len(sys.argv) == 4 and sys.argv[1] == "--line":
         log_line(chapter_line(sys.argv[2], sys.argv[3]))
         raise SystemExit(0)
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: python -m icl_lib.status <executed notebooks folder> <status.md to write>\n"
+    if len(sys.argv) not in (3, 4):
+        raise SystemExit("usage: python -m icl_lib.status <executed notebooks folder> <status.md to write> [build.log]\n"
                          "       python -m icl_lib.status --line <executed notebook> <results folder>")
-    print(write_status(sys.argv[1], sys.argv[2]))
+    print(write_status(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else None))

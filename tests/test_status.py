@@ -22,7 +22,7 @@ def test_status_lists_every_chapter_with_its_wall_time_and_profile(tmp_path):
     lines = text.splitlines()
     assert lines[2] == "| The task | smoke | 2026-11-30 10:20 | 1 min 05 s | ran to the end |"
     assert lines[3] == "| The proofs | book | 2026-11-30 10:20 | 7 s | raised an error |"
-    assert "All chapters: 1 min 13 s." in text
+    assert "All chapters: 1 min 13 s; every run came from the cache" in text
     out = write_status(tmp_path, tmp_path / "results" / "status.md")
     assert out.read_text() == text or out.read_text().splitlines()[:4] == lines[:4]
 
@@ -53,3 +53,14 @@ def test_a_chapter_ends_with_one_line_of_wall_time_and_verdicts(tmp_path):
                                                      Verdict("adaptive_not_simpler", "o", "c", "s", "not resolved")])
     line = chapter_line(tmp_path / "04_softmax_vs_kernel_gd.ipynb", tmp_path)
     assert line == "04 softmax vs kernel gd: 5 min 12 s; 1 not resolved, 1 reproduced"
+
+
+def test_the_status_gives_the_share_of_training_from_the_build_log(tmp_path):
+    _notebook(tmp_path / "03_linear.ipynb", "Linear", 200.0)
+    log = tmp_path / "build.log"
+    log.write_text("10:00:00 training run 1/2: linear d=2 (10,000 steps; all left: about 1 min 00 s)\n"
+                   "10:01:00 trained 2 run(s) in 1 min 40 s\n10:02:00 03 linear: 3 min 20 s; 1 reproduced\n"
+                   "10:03:00 trained 1 run(s) in 20 s\n")
+    text = status_markdown(tmp_path, log)
+    assert "All chapters: 3 min 20 s, of which training 2 min 00 s (60%)" in text
+    assert "every run came from the cache" in status_markdown(tmp_path, tmp_path / "missing.log")
