@@ -66,18 +66,24 @@ class RunsProgress:
         self.labels, self.steps, self.cores = list(labels), list(steps), max(1, cores)
         self.seconds = list(seconds)
         self.index, self.started, self.last_line = -1, time.monotonic(), 0.0
+        self.run_started = self.started
         screen = terminal()
         self.bar = None if screen is None else tqdm(total=1, file=screen, dynamic_ncols=True, leave=False,
                                                     bar_format="{desc} {percentage:3.0f}% |{bar:20}| {postfix}")
 
     def _left(self, fraction_of_current: float) -> float | None:
+        """Seconds left by the measured rates, corrected by how fast the run in flight actually goes
+        (on a shared machine it can be several times slower than the rates measured alone)."""
         rest = self.seconds[self.index:]
         if any(s is None for s in rest):
             return None
-        return (rest[0] * (1 - fraction_of_current) + sum(rest[1:])) / self.cores
+        planned = (rest[0] * (1 - fraction_of_current) + sum(rest[1:])) / self.cores
+        expected_so_far = rest[0] * fraction_of_current / self.cores
+        elapsed = time.monotonic() - self.run_started
+        return planned * (elapsed / expected_so_far if fraction_of_current > 0.05 and expected_so_far > 0 else 1.0)
 
     def start(self, index: int) -> None:
-        self.index, self.last_line = index, 0.0
+        self.index, self.last_line, self.run_started = index, 0.0, time.monotonic()
         log_line(f"training run {index + 1}/{len(self.labels)}: {self.labels[index]} "
                  f"({self.steps[index]:,} steps; all left: about {_minutes(self._left(0.0))} by the measured rates)")
         if self.bar is not None:

@@ -309,3 +309,16 @@ def test_a_run_waiting_on_a_claim_says_who_holds_it(tmp_path, monkeypatch):
     waiter.join(timeout=60)
     text = log.read_text()
     assert f"waiting for run {run_key(BASE)}: claimed by {socket.gethostname()} pid {os.getpid()} since " in text
+
+
+def test_the_time_left_follows_how_fast_the_run_actually_goes(monkeypatch):
+    from icl_lib import progress
+
+    clock = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    p = progress.RunsProgress(["a", "b"], [100, 100], [60.0, 60.0], cores=1)
+    p.start(0)
+    assert p._left(0.0) == pytest.approx(120.0)  # the plan alone before the run shows its pace
+    clock[0] += 60.0  # half of run a took 60 s where the plan said 30: twice as slow
+    assert p._left(0.5) == pytest.approx(2 * (30.0 + 60.0))
+    p.close()
