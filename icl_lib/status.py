@@ -68,12 +68,16 @@ def status_markdown(executed: str | Path, log: str | Path | None = None) -> str:
     total = sum(row["seconds"] for row in rows)
     machine = f"{platform.machine()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
     trained = training_seconds(log) if log is not None else 0.0
+    text = Path(log).read_text() if log is not None and Path(log).is_file() else ""
+    hits, computed = text.count("analysis cache hit:"), text.count("analysis computed:")
     summary = f"All chapters: {_duration(total)}" + (
         f", of which training {_duration(trained)} ({trained / total:.0%}); the rest is analysis, figures and "
         "reading cached runs." if trained else "; every run came from the cache (or no training log was kept).")
+    cache = (f"Analysis cache (`analysis/`, `icl_lib.analysis_cache`): {hits} searches read, {computed} computed."
+             if hits or computed else "")
     return "\n".join([
         table.markdown(), "",
-        summary, "",
+        summary, "", *([cache, ""] if cache else []),
         f"- Library: `icl_lib` {icl_lib.__version__}; sampler version {SAMPLER_VERSION.split(':')[0]}; "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         f"- Machine: {machine}; the build's processes used {os.cpu_count()} cores",

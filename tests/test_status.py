@@ -60,7 +60,9 @@ def test_the_status_gives_the_share_of_training_from_the_build_log(tmp_path):
     log = tmp_path / "build.log"
     log.write_text("10:00:00 training run 1/2: linear d=2 (10,000 steps; all left: about 1 min 00 s)\n"
                    "10:01:00 trained 2 run(s) in 1 min 40 s\n10:02:00 03 linear: 3 min 20 s; 1 reproduced\n"
-                   "10:03:00 trained 1 run(s) in 20 s\n")
+                   "10:03:00 trained 1 run(s) in 20 s\n10:04:00 analysis cache hit: x\n"
+                   "10:04:01 analysis computed: y in 3.0 s\n10:04:02 analysis cache hit: z\n")
     text = status_markdown(tmp_path, log)
     assert "All chapters: 3 min 20 s, of which training 2 min 00 s (60%)" in text
+    assert "2 searches read, 1 computed" in text
     assert "every run came from the cache" in status_markdown(tmp_path, tmp_path / "missing.log")
