@@ -56,6 +56,7 @@ import numpy as np
 from IPython.display import display
 
 from icl_lib import paper
+from icl_lib.analysis_cache import ContextSpec, analysis_dir, cached_call
 from icl_lib.baselines import (
     adaptive_grid,
     adaptive_kernel_gd_step,
@@ -192,18 +193,27 @@ grids, optimum = {}, {}
 for d in dims:
     c_etas, c_sigmas = adaptive_grid(d, prof.grid_points)
     for iq in VARIANTS:
-        c_eta, c_sigma, losses = grid_search_adaptive(
-            search[d], c_etas, c_sigmas, include_query=iq
+        c_eta, c_sigma, losses = (
+            cached_call(  # reused by chapters 5, 6 and later builds
+                grid_search_adaptive,
+                ContextSpec("search", prof.n_search, n=n, d=d, C=C, seed=seed),
+                c_etas,
+                c_sigmas,
+                include_query=iq,
+                cache_dir=analysis_dir(runs_dir),
+            )
         )
         grids[(d, iq)], optimum[(d, iq)] = (
             (c_etas, c_sigmas, losses),
             (c_eta, c_sigma),
         )
 kernel_gd = {
-    d: grid_search_kernel_gd(
-        search[d],
+    d: cached_call(
+        grid_search_kernel_gd,
+        ContextSpec("search", prof.n_search, n=n, d=d, C=C, seed=seed),
         log_grid(*paper.KERNEL_GD_ETA_EXPONENTS, prof.grid_points),
         log_grid(*paper.KERNEL_GD_SIGMA2_EXPONENTS, prof.grid_points),
+        cache_dir=analysis_dir(runs_dir),
     )
     for d in dims
 }

@@ -61,6 +61,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from icl_lib import paper
+from icl_lib.analysis_cache import ContextSpec, analysis_dir, cached_call
 from icl_lib.baselines import (
     adaptive_grid,
     adaptive_kernel_gd_step,
@@ -190,8 +191,13 @@ for m, lr in enumerate(lrs):
 # %%
 search = contexts_for("search", prof.n_search, n=n, d=d, C=C, seed=seed)
 c_etas, c_sigmas = adaptive_grid(d, prof.grid_points)
-c_eta_star, c_sigma_star, grid_losses = grid_search_adaptive(
-    search, c_etas, c_sigmas, include_query=include_query
+c_eta_star, c_sigma_star, grid_losses = cached_call(  # chapter 4's search at d = 10
+    grid_search_adaptive,
+    ContextSpec("search", prof.n_search, n=n, d=d, C=C, seed=seed),
+    c_etas,
+    c_sigmas,
+    include_query=include_query,
+    cache_dir=analysis_dir(runs_dir),
 )
 region = near_optimal_region(grid_losses.numpy(), c_etas.numpy(), c_sigmas.numpy())
 # the sampling error of the mean loss at the optimum: the scale of the 0.1%

@@ -74,6 +74,7 @@ from IPython.display import display
 
 from icl_lib import paper
 from icl_lib.algorithms import ALGORITHMS, block_norms, classify_algorithm
+from icl_lib.analysis_cache import ContextSpec, analysis_dir, cached_call
 from icl_lib.baselines import (
     adaptive_grid,
     adaptive_kernel_gd_step,
@@ -224,16 +225,24 @@ kernel_eta = log_grid(*paper.KERNEL_GD_ETA_EXPONENTS, prof.grid_points)
 kernel_sigma2 = log_grid(*paper.KERNEL_GD_SIGMA2_EXPONENTS, prof.grid_points)
 gd_eta_grid = log_grid(*paper.GD_ETA_EXPONENTS, prof.grid_points)
 fits, held, per_context, held_out = {}, {}, {}, {}
+cache = analysis_dir(runs_dir)  # searches and maps, reused by later builds
 for d in dims:
     e1, s1 = adaptive_grid(d, prof.grid_points)
     for nn in lengths:
-        search = contexts_for("search", contexts, n=nn, d=d, C=C, seed=seed)
+        spec = ContextSpec("search", contexts, n=nn, d=d, C=C, seed=seed)
         test = contexts_for("heldout", contexts, n=nn, d=d, C=C, seed=seed)
-        ce, cs, grid1 = grid_search_adaptive(
-            search, e1, s1, include_query=INCLUDE_QUERY
+        ce, cs, grid1 = cached_call(
+            grid_search_adaptive,
+            spec,
+            e1,
+            s1,
+            include_query=INCLUDE_QUERY,
+            cache_dir=cache,
         )
-        eta3, s2, grid3 = grid_search_kernel_gd(search, kernel_eta, kernel_sigma2)
-        eta2, _ = line_search_gd(search, gd_eta_grid)
+        eta3, s2, grid3 = cached_call(
+            grid_search_kernel_gd, spec, kernel_eta, kernel_sigma2, cache_dir=cache
+        )
+        eta2, _ = cached_call(line_search_gd, spec, gd_eta_grid, cache_dir=cache)
         region1 = near_optimal_region(grid1.numpy(), e1.numpy(), s1.numpy())
         region3 = near_optimal_region(grid3.numpy(), kernel_eta, kernel_sigma2)
         fits[(d, nn)] = {
@@ -454,8 +463,13 @@ limit_checks, extents = {}, {}
 wide_eta = log_grid(-1.0, 5.0, 4 * prof.grid_points)
 for d in map_dims:
     search = contexts_for("search", prof.n_search, n=n, d=d, C=C, seed=seed)
-    ce, cs, grid = grid_search_adaptive(
-        search, map_etas, map_sigmas, include_query=INCLUDE_QUERY
+    ce, cs, grid = cached_call(
+        grid_search_adaptive,
+        ContextSpec("search", prof.n_search, n=n, d=d, C=C, seed=seed),
+        map_etas,
+        map_sigmas,
+        include_query=INCLUDE_QUERY,
+        cache_dir=cache,
     )
     losses = grid.numpy()
     maps[d] = (map_etas.numpy(), map_sigmas.numpy(), losses, (ce, cs))
@@ -624,14 +638,16 @@ landscape_sets, landscape = {}, {}
 for d in map_dims:
     test = contexts_for("heldout", prof.n_search, n=n, d=d, C=C, seed=seed)
     landscape_sets[d] = [
-        landscape_set(
-            contexts_for(
+        cached_call(
+            landscape_set,
+            ContextSpec(
                 "landscape", prof.n_search, n=n, d=d, C=C, seed=seed, key=(k,)
             ),
-            test,
+            ContextSpec("heldout", prof.n_search, n=n, d=d, C=C, seed=seed),
             wide_eta,
             along_profile,
             include_query=INCLUDE_QUERY,
+            cache_dir=cache,
         )
         for k in range(LANDSCAPE_SETS)
     ]
