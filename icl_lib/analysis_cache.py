@@ -4,7 +4,8 @@ everything it depends on, so that a rebuild or another chapter reuses it, and no
 A result is stored under a key made of: the function's name, the contexts it reads (their purpose,
 count, n, d, C, seed and key in the seed namespace of `icl_lib.streams`, from which they are drawn
 again on a miss), its other arguments (tensors by value), and a digest of the library's source
-(every module of `icl_lib`), so that any change to the code that computed it makes a new key.
+(the function's module and every icl_lib module it uses), so that any change to the code that
+computed it makes a new key, while a change to a verdict's wording or the status page keeps it.
 Files are written atomically (`icl_lib.files`); each hit and each computation is reported to the
 build's progress log (`icl_lib.progress`), where the status page counts them.
 """
@@ -12,13 +13,16 @@ build's progress log (`icl_lib.progress`), where the status page counts them.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -27,7 +31,7 @@ from icl_lib.files import atomic_write
 from icl_lib.progress import log_line
 from icl_lib.streams import contexts_for
 
-__all__ = ["ContextSpec", "source_digest", "cache_key", "cached_call", "analysis_dir"]
+__all__ = ["ContextSpec", "dependencies", "source_digest", "cache_key", "cached_call", "analysis_dir"]
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,35 @@ class ContextSpec:
         return contexts_for(self.purpose, self.count, n=self.n, d=self.d, C=self.C, seed=self.seed, key=self.key)
 
 
+def dependencies(module: str) -> list[str]:
+    """The modules of icl_lib that `module` uses, itself included, found through the names each
+    module binds (functions and classes, by the module that defines them; modules imported whole),
+    in name order: the code a cached result can depend on."""
+    seen, stack = set(), [module]
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in sys.modules:
+            continue
+        seen.add(name)
+        for value in vars(sys.modules[name]).values():
+            used = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
+            if isinstance(used, str) and used.startswith("icl_lib.") and used not in seen:
+                stack.append(used)
+    return sorted(seen)
+
+
 @cache
-def source_digest() -> str:
-    """SHA-256 of the library's source, every module of icl_lib in name order."""
+def source_digest(module: str = "icl_lib.baselines") -> str:
+    """SHA-256 of the source of `module` and of every icl_lib module it uses (`dependencies`), and
+    of the code that draws the contexts again: a change there makes new keys; a change elsewhere (a
+    verdict's wording, the status page) keeps the analysis."""
+    for needed in (module, "icl_lib.streams", "icl_lib._compiled_sampler"):  # the contexts are drawn again
+        importlib.import_module(needed)
+    names = set(dependencies(module)) | set(dependencies("icl_lib.streams")) | {"icl_lib._compiled_sampler"}
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name in sorted(names):
+        path = Path(sys.modules[name].__file__)
+        digest.update(name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -69,9 +96,11 @@ def _plain(value: Any) -> Any:
     raise ValueError(f"cannot key the analysis cache on {type(value).__name__} {value!r:.80}")
 
 
-def cache_key(name: str, *args: Any, **kwargs: Any) -> str:
-    """The file stem of a computation: its name and a digest of its arguments and the library's source."""
-    text = json.dumps({"args": _plain(list(args)), "kwargs": _plain(kwargs), "source": source_digest()}, sort_keys=True)
+def cache_key(name: str, *args: Any, module: str = "icl_lib.baselines", **kwargs: Any) -> str:
+    """The file stem of a computation: its name and a digest of its arguments and of the source of
+    `module` (the function's) and what it uses."""
+    text = json.dumps({"args": _plain(list(args)), "kwargs": _plain(kwargs), "source": source_digest(module)},
+                      sort_keys=True)
     return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
@@ -92,7 +121,7 @@ def cached_call(function: Callable[..., Any], spec: ContextSpec, *args: Any, cac
     if cache_dir is None:
         return run()
     name = f"{function.__module__.rsplit('.', 1)[-1]}.{function.__qualname__}"
-    path = Path(cache_dir) / f"{cache_key(name, spec, *args, **kwargs)}.pt"
+    path = Path(cache_dir) / f"{cache_key(name, spec, *args, module=function.__module__, **kwargs)}.pt"
     if path.is_file():
         log_line(f"analysis cache hit: {name} on {spec.count} {spec.purpose} contexts, d={spec.d}, n={spec.n}")
         return torch.load(path, weights_only=False)  # written by this library only

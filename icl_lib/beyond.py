@@ -21,9 +21,10 @@ import math
 import numpy as np
 import torch
 
-from icl_lib.baselines import adaptive_kernel_gd_step, gd_step
+from icl_lib.baselines import adaptive_kernel_gd_step, gd_step, line_search_gd
 from icl_lib.metrics import per_context_loss
 from icl_lib.tasks import Contexts
+from icl_lib.verdicts import paired_interval
 
 __all__ = ["gd_rate_of_eq1", "c_eta_on_valley", "centred", "neighbour_mass", "limit_deviation", "valley_profile",
            "mirror_preds_diff", "binned_means", "effect_label", "EFFECT_LABELS",
@@ -140,8 +141,6 @@ def best_gd_rate(ctx: Contexts, etas: torch.Tensor) -> tuple[float, float]:
     leaves up to half a grid step; the loss gaps this chapter compares are smaller than that."""
     from scipy.optimize import minimize_scalar
 
-    from icl_lib.baselines import line_search_gd
-
     _, losses = line_search_gd(ctx, etas)
     i = int(losses.argmin())
     low, high = float(etas[max(i - 1, 0)]), float(etas[min(i + 1, len(etas) - 1)])
@@ -205,8 +204,6 @@ def landscape_set(search: Contexts, test: Contexts, etas: torch.Tensor, c_sigmas
     """One independent set of search contexts for `icl_lib.verdicts.landscape_finding`: Eq. 2's best
     rate and the valley's profile fitted on `search`, then the paired 95% interval over the contexts of
     `test` of Eq. 2's loss minus Eq. 1's at the profile's best ("gain": > 0 where Eq. 1 is better)."""
-    from icl_lib.verdicts import paired_interval
-
     eta, _ = best_gd_rate(search, etas)
     profile = profile_optimum(search, eta, c_sigmas, include_query=include_query)
     c_eta, c_sigma = profile["best"]

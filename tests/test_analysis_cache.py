@@ -40,7 +40,16 @@ def test_the_key_covers_the_contexts_the_arguments_and_the_librarys_source(monke
     assert base != cache_key("f", SPEC, torch.tensor([1.0, 2.5]), flag=True)
     assert base != cache_key("f", ContextSpec("heldout", 64, n=10, d=3, C=5), torch.tensor([1.0, 2.0]), flag=True)
     assert base != cache_key("g", SPEC, torch.tensor([1.0, 2.0]), flag=True)
-    monkeypatch.setattr(analysis_cache, "source_digest", lambda: "another library")
+    monkeypatch.setattr(analysis_cache, "source_digest", lambda module: "another library")
     assert base != cache_key("f", SPEC, torch.tensor([1.0, 2.0]), flag=True)
     with pytest.raises(ValueError, match="cannot key the analysis cache on object"):
         cache_key("f", object())
+
+
+def test_the_digest_covers_what_a_function_uses_and_not_the_rest():
+    from icl_lib.analysis_cache import dependencies, source_digest
+
+    assert {"icl_lib.baselines", "icl_lib.metrics", "icl_lib.tasks"} <= set(dependencies("icl_lib.baselines"))
+    assert "icl_lib.verdicts" in dependencies("icl_lib.beyond")  # landscape_set's interval
+    assert "icl_lib.expected" not in dependencies("icl_lib.beyond") and "icl_lib.status" not in dependencies("icl_lib.beyond")
+    assert source_digest("icl_lib.baselines") != source_digest("icl_lib.beyond")
