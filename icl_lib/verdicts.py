@@ -118,7 +118,7 @@ def verdict_table(verdicts: Sequence[Verdict | dict[str, object]], *, chapter: b
 def budget_share(record: dict[str, object]) -> str:
     """The training budget of a verdict record in short: the share of the paper's training contexts
     its setting states (`icl_lib.training.budget_against_paper`), or "no training"."""
-    found = re.search(r"\(([0-9.]+%) of the paper's ([0-9,]+) × ([0-9]+)\)", str(record["setting"]))
+    found = re.search(r"\(([0-9.e+-]+%) of the paper's ([0-9,]+) × ([0-9]+)\)", str(record["setting"]))
     if found:
         return f"{found.group(1)} of the paper's {found.group(2)} × {found.group(3)}"
     return "—" if not record["budget_dependent"] else "see the chapter"

@@ -354,6 +354,17 @@ def test_budget_share_reads_the_setting():
     record = {"setting": "3000 steps × 1024 (0.08% of the paper's 2,000,000 × 2048), lr 0.03", "budget_dependent": True}
     assert budget_share(record) == "0.08% of the paper's 2,000,000 × 2048"
     assert budget_share({"setting": "512 contexts", "budget_dependent": False}) == "—"
+    tiny = {"setting": "1000 steps × 128 (1.1e-03% of the paper's 6,000,000 × 2048)", "budget_dependent": True}
+    assert budget_share(tiny) == "1.1e-03% of the paper's 6,000,000 × 2048"
+
+
+def test_the_budget_states_its_share_of_the_papers_contexts():
+    from icl_lib.training import TrainConfig, budget_against_paper
+
+    config = TrainConfig(kind="softmax", d=3, C=5, n=20, steps=3000, batch_size=1024, lr=0.03, clip=1.0)
+    assert budget_against_paper(config, 2_000_000) == "3000 steps × 1024 (0.075% of the paper's 2,000,000 × 2048)"
+    small = TrainConfig(kind="softmax", d=3, C=5, n=20, steps=1000, batch_size=128, lr=0.03, clip=1.0)
+    assert budget_against_paper(small, 6_000_000) == "1000 steps × 128 (1.0e-03% of the paper's 6,000,000 × 2048)"
 
 
 def test_controls_verdict():
