@@ -239,6 +239,7 @@ def test_a_paper_profile_chapter_runs_on_a_local_cluster_from_the_notebook(tmp_p
     results, runs_dir = tmp_path / "03.json", tmp_path / "runs"
     subprocess.run([bin_dir / "papermill", "--no-progress-bar", notebook, tmp_path / "out.ipynb", "-p", "profile", "paper",
                     "-p", "steps", "1500", "-p", "batch_size", "256", "-p", "lr", "0.001", "-y", "dims: [3]",
+                    "-p", "control_seeds", "1",
                     "-p", "scheduler", "local:2", "-p", "results_path", results, "-p", "runs_dir", runs_dir],
                    check=True, capture_output=True, cwd=tmp_path)
     out = json.loads(results.read_text())
