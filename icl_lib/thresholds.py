@@ -18,7 +18,7 @@ from pathlib import Path
 from icl_lib import paper
 from icl_lib.results import Table
 
-__all__ = ["Threshold", "THRESHOLDS", "OFF_RATIO_C_ETA", "OFF_RATIO_C_SIGMA", "GRID_STEP_RATIO", "grid_optimum_band",
+__all__ = ["Threshold", "THRESHOLDS", "GRID_SETS", "OFF_RATIO_C_ETA", "OFF_RATIO_C_SIGMA", "GRID_STEP_RATIO", "grid_optimum_band",
            "EXTRACTED_D3_TOLERANCE", "NEAR_OPTIMAL", "PLATEAU_FRACTION", "MIN_AGREEMENT", "MAX_LOSS_FRACTION",
            "PROPORTION_ALPHA", "SAMPLES_ALPHA", "TASK_ALPHA", "CONFIDENCE", "MIN_GAIN", "SETTLE_TOLERANCE",
            "INIT_TOLERANCE", "CONSTRUCTION_TOLERANCE", "FLAT_GROWTH", "FLAT_SPAN", "flat_rule", "thresholds_table"]
@@ -39,6 +39,10 @@ def grid_optimum_band(stated: float = paper.D10_GRID_C_ETA) -> tuple[float, floa
     digit = 10 ** math.floor(math.log10(stated))
     return (stated - digit / 2) / GRID_STEP_RATIO, (stated + digit / 2) * GRID_STEP_RATIO
 
+
+# independent search sets behind the d = 10 grid optimum: where the optimum of a flat landscape lands
+# moves from one sample of contexts to the next
+GRID_SETS = 3
 
 EXTRACTED_D3_TOLERANCE = 0.05
 NEAR_OPTIMAL = 1e-3
@@ -88,7 +92,9 @@ THRESHOLDS = (
     Threshold(
         "grid optimum ≈ 8,000", "grid_optimum_verdict (chapter 6)", f"c_η in [{_LOW:,.0f}, {_HIGH:,.0f}]",
         "'~8,000' has one significant figure: [7,500, 8,500), widened by one step of Appendix G's 100-point "
-        f"grid over 3 decades (×{GRID_STEP_RATIO:.3f}) on each side, since both optima are grid points."),
+        f"grid over 3 decades (×{GRID_STEP_RATIO:.3f}) on each side, since both optima are grid points. The "
+        f"optimum is found on {GRID_SETS} independent search sets: the claim holds when their range meets "
+        "the band."),
     Threshold(
         "extracted values at d = 3", "extracted_d3_verdict (chapters 5, 8)", f"both within {EXTRACTED_D3_TOLERANCE:.0%}",
         "the paper's values come from one trained model, and values read off one model vary from seed to seed: "

@@ -480,15 +480,23 @@ def not_converged_verdict(final_c_eta: dict[float, float], region: dict[str, flo
                    "grid minimum", setting, verdict_from(holds), budget_dependent=True)
 
 
-def grid_optimum_verdict(c_eta_star: float, region: dict[str, float], *, setting: str) -> Verdict:
-    """Appendix I (chapter 6): the grid optimum of c_eta at d = 10 is ~8,000. Ours must lie in the band
-    that "~8,000" stands for (`icl_lib.thresholds.grid_optimum_band`). The near-optimal region is shown
-    beside it, not used: where it is wide, where the optimum lands is a fact about the grid."""
+def grid_optimum_verdict(optima: Sequence[float], region: dict[str, float], *, setting: str) -> Verdict:
+    """Appendix I (chapter 6): the grid optimum of c_eta at d = 10 is ~8,000. `optima` are the grid
+    optima of c_eta on independent sets of search contexts (the first the chapter's): on a flat
+    landscape where the optimum lands moves from one sample of contexts to the next, so the claim
+    holds when the range of our optima meets the band that "~8,000" stands for
+    (`icl_lib.thresholds.grid_optimum_band`), and fails when every optimum lies outside it on one
+    side. The near-optimal region is shown beside it, not used: it says how flat the loss is, not
+    where the optimum is."""
     low, high = thresholds.grid_optimum_band()
-    holds = low <= c_eta_star <= high
-    ours = f"{c_eta_star:.4g} (within 0.1% of the minimum: c_η in [{region['x_low']:.4g}, {region['x_high']:.4g}])"
-    return Verdict("d10_grid_optimum", ours, f"the grid optimum in [{low:,.0f}, {high:,.0f}] (~{paper.D10_GRID_C_ETA:,.0f} "
-                   "to one significant figure, widened by one grid step)", setting, verdict_from(holds))
+    if not optima:
+        return Verdict("d10_grid_optimum", "no grid search", "", setting, NOT_TESTABLE)
+    holds = min(optima) <= high and max(optima) >= low
+    ours = (", ".join(f"{v:.4g}" for v in optima) + f" on {len(optima)} context set(s) (within 0.1% of the minimum on "
+            f"the first: c_η in [{region['x_low']:.4g}, {region['x_high']:.4g}])")
+    return Verdict("d10_grid_optimum", ours, f"the range of the grid optima meets [{low:,.0f}, {high:,.0f}] "
+                   f"(~{paper.D10_GRID_C_ETA:,.0f} to one significant figure, widened by one grid step)", setting,
+                   verdict_from(holds))
 
 
 def selection_majority_verdict(counts: dict[tuple[int, int, int], tuple[int, int]], *, setting: str) -> Verdict:

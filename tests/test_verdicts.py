@@ -253,18 +253,22 @@ def test_not_converged_and_grid_optimum_verdicts():
     assert not_converged_verdict({8e-4: 90.0, 3e-3: 60.0}, region, setting="s").verdict == "reproduced"
     assert not_converged_verdict({8e-4: 90.0, 3e-3: 6000.0}, region, setting="s").verdict == "not reproduced"
     assert not_converged_verdict({}, region, setting="s").verdict == "not testable"
-    assert grid_optimum_verdict(7000.0, region, setting="s").verdict == "reproduced"
+    assert grid_optimum_verdict([7000.0], region, setting="s").verdict == "reproduced"
     narrow = {"x_low": 1000.0, "x_high": 1200.0}
-    assert grid_optimum_verdict(1100.0, narrow, setting="s").verdict == "not reproduced"
+    assert grid_optimum_verdict([1100.0], narrow, setting="s").verdict == "not reproduced"
+    assert grid_optimum_verdict([], narrow, setting="s").verdict == "not testable"
 
 
 def test_the_grid_optimum_has_no_escape_clause():
     # the d = 10 landscape: the 0.1% region spans c_eta ~300 to 1e4, so it contains 8,000; an optimum at 933
     # must still fail, as must one on the grid's upper edge
     wide = {"x_low": 300.0, "x_high": 10_000.0}
-    assert grid_optimum_verdict(933.0, wide, setting="s").verdict == "not reproduced"
-    assert grid_optimum_verdict(10_000.0, wide, setting="s").verdict == "not reproduced"
-    assert grid_optimum_verdict(8_111.0, wide, setting="s").verdict == "reproduced"
+    assert grid_optimum_verdict([933.0], wide, setting="s").verdict == "not reproduced"
+    assert grid_optimum_verdict([933.0, 870.0, 1002.0], wide, setting="s").verdict == "not reproduced"
+    assert grid_optimum_verdict([10_000.0, 9_326.0, 10_000.0], wide, setting="s").verdict == "not reproduced"
+    assert grid_optimum_verdict([8_111.0], wide, setting="s").verdict == "reproduced"
+    # one sample lands above the band, another inside: 8,000 is among what a sample of contexts gives
+    assert grid_optimum_verdict([9_326.0, 8_111.0, 10_000.0], wide, setting="s").verdict == "reproduced"
     low, high = grid_optimum_band()
     assert low == pytest.approx(7500 / 10 ** (3 / 99)) and high == pytest.approx(8500 * 10 ** (3 / 99))
 
