@@ -32,21 +32,28 @@ _BOOK = {
     ("02_proofs", "prop_3_2"): R,
     ("02_proofs", "eq_1"): R,
     ("03_linear_vs_gd", "linear_learns_gd"): R,
-    ("04_softmax_vs_kernel_gd", "softmax_learns_eq1"): R,
+    # d = 5 and 10: the models' sensitivities are no closer to Eq. 1's than the slightly-off step's
+    # (cos sim 0.992 against 0.9924 at d = 5), at 0.075% of the paper's budget; their predictions are
+    ("04_softmax_vs_kernel_gd", "softmax_learns_eq1"): NR,
     ("04_softmax_vs_kernel_gd", "adaptive_not_simpler"): NRES,
     ("05_extraction", "extracted_d3"): R,
     ("05_extraction", "extraction_works"): R,
     ("05_extraction", "dynamics_by_d"): R,
     ("05_extraction", "metric:d3.reading_by_grid_include_query"): float(INCLUDE_QUERY),
     ("06_d10_dynamics", "d10_flattens_earlier"): R,
-    ("06_d10_dynamics", "d10_smaller_value"): R,
+    # the higher rate (3e-3) flattens at a larger c_eta than 8e-4 in the book's 1% of the steps
+    ("06_d10_dynamics", "d10_smaller_value"): NR,
     ("06_d10_dynamics", "d10_not_converged"): R,
-    ("06_d10_dynamics", "d10_grid_optimum"): R,
+    # 9,326 on each of three sets of 10,000 contexts: two grid steps above the band of "~8,000"
+    ("06_d10_dynamics", "d10_grid_optimum"): NR,
     ("07_selection_vs_elimination", "selection_majority"): R,
     ("07_selection_vs_elimination", "elimination_low_c"): NRES,
     ("08_recipe", "extracted_d3_constant_lr"): R,
     ("08_recipe", "softmax_learns_eq1_constant_lr"): R,
     ("09_beyond", "adaptive_benefits"): NR,
+    ("09_beyond", "finding:d2.landscape"): "an interior optimum",
+    ("09_beyond", "finding:d3.landscape"): "an interior optimum",
+    ("09_beyond", "finding:d5.landscape"): "an interior optimum",
     ("09_beyond", "finding:d10.landscape"): "a valley that falls to the linear step",
 }
 
