@@ -202,7 +202,7 @@ c_eta_star, c_sigma_star, grid_losses = cached_call(  # chapter 4's search at d 
     cache_dir=analysis_dir(runs_dir),
 )
 region = near_optimal_region(grid_losses.numpy(), c_etas.numpy(), c_sigmas.numpy())
-# where the optimum lands on independent search sets (the chapter's and GRID_SETS - 1 more)
+# where the optimum lands on GRID_SETS independent search sets, the chapter's first
 optima = [c_eta_star] + [
     cached_call(
         grid_search_adaptive,

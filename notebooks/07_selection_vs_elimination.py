@@ -66,6 +66,7 @@ scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 
 # %% tags=["hide-input"]
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -369,7 +370,8 @@ verdicts = [
     ),
 ]
 for v in verdicts:
-    print(f"{v.claim}: {v.verdict} ({v.ours})")
+    print(f"{v.claim}: {v.verdict}")
+    print(textwrap.fill(v.ours, 80, initial_indent="  ", subsequent_indent="  "))
 
 # %% [markdown]
 # ## How good is each algorithm?

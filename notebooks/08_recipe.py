@@ -55,6 +55,7 @@ scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 
 # %% tags=["hide-input"]
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -421,7 +422,8 @@ scheduled_checks = recipe_verdicts(
 )
 verdicts = [constant[k] for k in ("d3", "aligned") if k in constant]
 for v in verdicts:
-    print(f"{v.claim}: {v.verdict} ({v.ours})")
+    print(f"{v.claim}: {v.verdict}")
+    print(textwrap.fill(v.ours, 80, initial_indent="  ", subsequent_indent="  "))
 
 # %% [markdown]
 # ## The initialisation: multiplier or variance?
