@@ -236,7 +236,8 @@ print(
     f"  c_sigma in [{region['y_low']:.4f}, {region['y_high']:.4f}] "
     f"(ratio {region['y_ratio']:.1f});\n"
     f"touches the edge: {region['region_on_edge']}\n"
-    f"standard error of the mean loss at the optimum: {loss_se_relative:.2%} of it\n"
+    "standard error of the mean loss at the optimum: "
+    f"{loss_se_relative:.2%} of it\n"
     f"grid optimum of c_eta on {len(optima)} independent search sets: "
     + ", ".join(f"{v:.0f}" for v in optima)
 )
