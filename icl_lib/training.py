@@ -517,7 +517,7 @@ def budget_against_paper(configs: TrainConfig | list[TrainConfig], paper_steps: 
     configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
     usual = max({c.steps for c in configs}, key=[c.steps for c in configs].count)
     share = usual * configs[0].batch_size / (paper_steps * paper_batch)
-    percent = f"{100 * share:.2g}%" if share >= 1e-4 else f"{100 * share:.1e}%"  # small shares keep a digit
+    percent = f"{100 * share:.2g}%" if share >= 1e-6 else f"{100 * share:.1e}%"  # small shares keep a digit
     return f"{budget_text(configs)} ({percent} of the paper's {paper_steps:,} × {paper_batch})"
 
 

@@ -368,7 +368,9 @@ def test_the_budget_states_its_share_of_the_papers_contexts():
     config = TrainConfig(kind="softmax", d=3, C=5, n=20, steps=3000, batch_size=1024, lr=0.03, clip=1.0)
     assert budget_against_paper(config, 2_000_000) == "3000 steps × 1024 (0.075% of the paper's 2,000,000 × 2048)"
     small = TrainConfig(kind="softmax", d=3, C=5, n=20, steps=1000, batch_size=128, lr=0.03, clip=1.0)
-    assert budget_against_paper(small, 6_000_000) == "1000 steps × 128 (1.0e-03% of the paper's 6,000,000 × 2048)"
+    assert budget_against_paper(small, 6_000_000) == "1000 steps × 128 (0.001% of the paper's 6,000,000 × 2048)"
+    one = TrainConfig(kind="softmax", d=3, C=5, n=20, steps=1, batch_size=1, lr=0.03, clip=1.0)
+    assert budget_against_paper(one, 6_000_000) == "1 steps × 1 (8.1e-09% of the paper's 6,000,000 × 2048)"
 
 
 def test_controls_verdict():
