@@ -622,8 +622,8 @@ if moves:
 # ### Is there a finite optimum? The valley's profile on independent contexts
 #
 # The map's minimum at $d = 10$ lies a hair below the linear step's loss, and a single set of
-# contexts cannot say whether that is a real optimum or sampling noise. So, on
-# `landscape_sets` independent sets of search contexts (each as many as Appendix G's search), the
+# contexts cannot say whether that is a real optimum or sampling noise. So, on three
+# (`LANDSCAPE_SETS`) independent sets of search contexts (each as many as Appendix G's search), the
 # valley's *profile*: for each $c_\sigma$ from $10^{3.5}$ down to $10^{-6}$, the best $c_\eta$
 # (Eq. 1's loss is convex in $c_\eta$, so one bounded search finds it). Each set's best point is
 # then scored on the held-out contexts against Eq. 2 at that set's best rate, with a paired 95%
