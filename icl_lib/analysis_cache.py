@@ -31,7 +31,7 @@ from icl_lib.files import atomic_write
 from icl_lib.progress import log_line
 from icl_lib.streams import contexts_for
 
-__all__ = ["ContextSpec", "dependencies", "source_digest", "cache_key", "cached_call", "analysis_dir"]
+__all__ = ["ContextSpec", "dependencies", "source_digest", "cache_key", "cached_call", "analysis_dir", "eq1_grid_search"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ def dependencies(module: str) -> list[str]:
     """The modules of icl_lib that `module` uses, itself included, found through the names each
     module binds (functions and classes, by the module that defines them; modules imported whole),
     in name order: the code a cached result can depend on."""
+    importlib.import_module(module)
     seen, stack = set(), [module]
     while stack:
         name = stack.pop()
@@ -134,3 +135,13 @@ def cached_call(function: Callable[..., Any], spec: ContextSpec, *args: Any, cac
     log_line(f"analysis computed: {name} on {spec.count} {spec.purpose} contexts, d={spec.d}, n={spec.n} "
              f"in {time.monotonic() - start:.1f} s")
     return value
+
+
+def eq1_grid_search(spec: ContextSpec, points: int, *, include_query: bool, cache_dir: str | Path | None):
+    """Eq. 1 over Appendix G's grid for spec.d with `points` per axis (`baselines.adaptive_grid`), on
+    the contexts of `spec`, through the cache: (c_eta, c_sigma, losses). Chapters 4, 5 and 6 search
+    the same contexts, so the later ones read chapter 4's result."""
+    from icl_lib.baselines import adaptive_grid, grid_search_adaptive
+
+    return cached_call(grid_search_adaptive, spec, *adaptive_grid(spec.d, points), include_query=include_query,
+                       cache_dir=cache_dir)

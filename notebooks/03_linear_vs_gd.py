@@ -96,8 +96,7 @@ prof = check_parameters(
 )
 device = resolve_device(device)
 dims = list(dims or prof.dims)
-configs = linear_vs_gd(
-    prof,
+chapter = dict(
     dims=dims,
     C=C,
     n=n,
@@ -107,23 +106,11 @@ configs = linear_vs_gd(
     batch_size=batch_size,
     include_query=include_query,
 )
+configs = linear_vs_gd(prof, **chapter)
 n_seeds = prof.control_seeds if control_seeds is None else control_seeds
 check_positive_int("control_seeds", n_seeds, minimum=1)
 control_configs = (
-    linear_controls(
-        prof,
-        dims=dims,
-        C=C,
-        n=n,
-        seed=seed,
-        steps=steps,
-        lr=lr,
-        batch_size=batch_size,
-        include_query=include_query,
-        control_seeds=n_seeds,
-    )
-    if n_seeds > 1
-    else {}
+    linear_controls(prof, control_seeds=n_seeds, **chapter) if n_seeds > 1 else {}
 )
 cfg = configs[dims[0]]
 print(

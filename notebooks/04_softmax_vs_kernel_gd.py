@@ -56,12 +56,16 @@ import numpy as np
 from IPython.display import display
 
 from icl_lib import paper
-from icl_lib.analysis_cache import ContextSpec, analysis_dir, cached_call
+from icl_lib.analysis_cache import (
+    ContextSpec,
+    analysis_dir,
+    cached_call,
+    eq1_grid_search,
+)
 from icl_lib.baselines import (
     adaptive_grid,
     adaptive_kernel_gd_step,
     gd_step,
-    grid_search_adaptive,
     grid_search_kernel_gd,
     kernel_gd_step,
     line_search_gd,
@@ -194,11 +198,9 @@ for d in dims:
     c_etas, c_sigmas = adaptive_grid(d, prof.grid_points)
     for iq in VARIANTS:
         c_eta, c_sigma, losses = (
-            cached_call(  # reused by chapters 5, 6 and later builds
-                grid_search_adaptive,
+            eq1_grid_search(  # read by chapters 5, 6 and later builds
                 ContextSpec("search", prof.n_search, n=n, d=d, C=C, seed=seed),
-                c_etas,
-                c_sigmas,
+                prof.grid_points,
                 include_query=iq,
                 cache_dir=analysis_dir(runs_dir),
             )

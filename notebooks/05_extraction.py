@@ -52,11 +52,13 @@ import numpy as np
 from IPython.display import display
 
 from icl_lib import paper
-from icl_lib.analysis_cache import ContextSpec, analysis_dir, cached_call
+from icl_lib.analysis_cache import (
+    ContextSpec,
+    analysis_dir,
+    eq1_grid_search,
+)
 from icl_lib.baselines import (
-    adaptive_grid,
     adaptive_kernel_gd_step,
-    grid_search_adaptive,
 )
 from icl_lib.chapter_runs import controls, extraction
 from icl_lib.extraction import extract_c_eta_c_sigma
@@ -164,10 +166,9 @@ Table(
 # %%
 # chapter 4's search at d = 3, from the analysis cache
 grid_optima = {
-    iq: cached_call(
-        grid_search_adaptive,
+    iq: eq1_grid_search(
         ContextSpec("search", prof.n_search, n=n, d=3, C=C, seed=seed),
-        *adaptive_grid(3, prof.grid_points),
+        prof.grid_points,
         include_query=iq,
         cache_dir=analysis_dir(runs_dir),
     )[:2]

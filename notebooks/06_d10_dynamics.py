@@ -61,11 +61,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from icl_lib import paper
-from icl_lib.analysis_cache import ContextSpec, analysis_dir, cached_call
+from icl_lib.analysis_cache import (
+    ContextSpec,
+    analysis_dir,
+    eq1_grid_search,
+)
 from icl_lib.baselines import (
     adaptive_grid,
     adaptive_kernel_gd_step,
-    grid_search_adaptive,
 )
 from icl_lib.chapter_runs import d10_dynamics
 from icl_lib.extraction import extract_c_eta_c_sigma
@@ -193,22 +196,18 @@ for m, lr in enumerate(lrs):
 # %%
 search = contexts_for("search", prof.n_search, n=n, d=d, C=C, seed=seed)
 c_etas, c_sigmas = adaptive_grid(d, prof.grid_points)
-c_eta_star, c_sigma_star, grid_losses = cached_call(  # chapter 4's search at d = 10
-    grid_search_adaptive,
+c_eta_star, c_sigma_star, grid_losses = eq1_grid_search(  # chapter 4's at d = 10
     ContextSpec("search", prof.n_search, n=n, d=d, C=C, seed=seed),
-    c_etas,
-    c_sigmas,
+    prof.grid_points,
     include_query=include_query,
     cache_dir=analysis_dir(runs_dir),
 )
 region = near_optimal_region(grid_losses.numpy(), c_etas.numpy(), c_sigmas.numpy())
 # where the optimum lands on GRID_SETS independent search sets, the chapter's first
 optima = [c_eta_star] + [
-    cached_call(
-        grid_search_adaptive,
+    eq1_grid_search(
         ContextSpec("search", prof.n_search, n=n, d=d, C=C, seed=seed, key=(k,)),
-        c_etas,
-        c_sigmas,
+        prof.grid_points,
         include_query=include_query,
         cache_dir=analysis_dir(runs_dir),
     )[0]

@@ -53,3 +53,15 @@ def test_the_digest_covers_what_a_function_uses_and_not_the_rest():
     assert "icl_lib.verdicts" in dependencies("icl_lib.beyond")  # landscape_set's interval
     assert "icl_lib.expected" not in dependencies("icl_lib.beyond") and "icl_lib.status" not in dependencies("icl_lib.beyond")
     assert source_digest("icl_lib.baselines") != source_digest("icl_lib.beyond")
+
+
+def test_the_eq1_search_of_chapters_4_5_6_is_one_entry(tmp_path):
+    from icl_lib.analysis_cache import eq1_grid_search
+    from icl_lib.baselines import adaptive_grid
+
+    ours = eq1_grid_search(SPEC, 6, include_query=False, cache_dir=tmp_path)
+    direct = grid_search_adaptive(SPEC.draw(), *adaptive_grid(3, 6), include_query=False)
+    assert ours[:2] == direct[:2] and torch.equal(ours[2], direct[2])
+    # the same entry as a direct cached call with the same grid: chapter 4's and chapter 6's are shared
+    cached_call(grid_search_adaptive, SPEC, *adaptive_grid(3, 6), include_query=False, cache_dir=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1
