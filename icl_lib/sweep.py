@@ -45,7 +45,7 @@ from icl_lib.progress import RunsProgress, log_line
 from icl_lib.training import Run, TrainConfig, resolve_device, run_key, train
 from icl_lib.validation import check_scheduler
 
-__all__ = ["train_all", "train_each", "Claim", "finished", "executor_for", "check_scheduler", "plan", "plan_table",
+__all__ = ["train_all", "train_each", "RunLock", "finished", "executor_for", "check_scheduler", "plan", "plan_table",
            "estimated_seconds", "RATES_FILE", "RATE_SETTING"]
 
 RATES_FILE = Path(__file__).with_name("measured_rates.json")  # written by benchmarks/rates.py
@@ -85,7 +85,7 @@ def finished(config: TrainConfig, runs_dir: str | Path) -> bool:
     return (Path(runs_dir) / run_key(config) / "final.pt").exists()
 
 
-class Claim:
+class RunLock:
     """The exclusive right to train one run, visible to every machine that shares `runs_dir`."""
 
     def __init__(self, folder: Path, *, stale_after: float = 600.0) -> None:
@@ -175,7 +175,7 @@ def train_claimed(config: TrainConfig, runs_dir: str, device: str = "auto", *, s
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     device = resolve_device(device)  # on the worker: "auto" is its GPU where it has one
     folder = Path(runs_dir) / run_key(config)
-    claim = Claim(folder, stale_after=stale_after)
+    claim = RunLock(folder, stale_after=stale_after)
     said = -math.inf
     while not (folder / "final.pt").exists():
         if claim.try_acquire():

@@ -272,12 +272,12 @@ plt.show()
 T = len(steps_seen)
 threshold, window = flat_rule(config.steps, T)
 align_ctx = contexts_for("align", prof.n_align, n=n, d=d, C=C, seed=seed)
-settled = [
+with_selection = [
     lr
     for lr in lrs
     if exit_step[lr] is not None and c_eta[lr][-1] > 0 and c_sigma[lr][-1] > 0
 ]
-other = [lr for lr in lrs if exit_step[lr] is not None and lr not in settled]
+other = [lr for lr in lrs if exit_step[lr] is not None and lr not in with_selection]
 if other:
     print(
         "left the plateau without selection's signs (not compared):\n"
@@ -288,7 +288,7 @@ if other:
         )
     )
 flat_step, agreement = {}, {}
-for lr in settled:
+for lr in with_selection:
     start = max(
         int(np.searchsorted(steps_seen, exit_step[lr])),
         int(np.nonzero(c_eta[lr] <= 0)[0].max(initial=-1)) + 1,
@@ -317,7 +317,7 @@ rows = [
         f"{c_eta[lr][-1] / c_eta[lr][half] - 1:+.1%}",
         f"{agreement[lr].preds_diff:.3f} / {agreement[lr].cos_sim:.3f}",
     )
-    for lr in settled
+    for lr in with_selection
 ]
 comparison_table(
     rows,
@@ -344,12 +344,12 @@ verdicts = [
         f"{window}-snapshot windows) from an earlier step for a higher rate",
     ),
     smaller_value_verdict(
-        {lr: float(c_eta[lr][-1]) for lr in settled},
-        {lr: flat_step[lr] is not None for lr in settled},
+        {lr: float(c_eta[lr][-1]) for lr in with_selection},
+        {lr: flat_step[lr] is not None for lr in with_selection},
         setting=setting,
     ),
     not_converged_verdict(
-        {lr: float(c_eta[lr][-1]) for lr in settled}, region, setting=setting
+        {lr: float(c_eta[lr][-1]) for lr in with_selection}, region, setting=setting
     ),
 ]
 if d == paper.D10:
@@ -432,8 +432,8 @@ metrics = {
     "grid_near_optimal_c_sigma_high": region["y_high"],
     "grid_optimum_on_edge": float(region["optimum_on_edge"]),
     "loss_se_relative": loss_se_relative,
-    "lrs_left_plateau": float(len(settled) + len(other)),
-    "lrs_compared": float(len(settled)),
+    "lrs_left_plateau": float(len(with_selection) + len(other)),
+    "lrs_compared": float(len(with_selection)),
 }
 for m, lr in enumerate(lrs):
     tag = f"lr{lr:g}"
@@ -442,7 +442,7 @@ for m, lr in enumerate(lrs):
         f"{tag}.final_c_eta": float(c_eta[lr][-1]),
         f"{tag}.final_c_sigma": float(c_sigma[lr][-1]),
     }
-    if lr in settled:
+    if lr in with_selection:
         metrics |= {
             f"{tag}.plateau_exit_step": exit_step[lr],
             f"{tag}.preds_diff_vs_grid_optimum": agreement[lr].preds_diff,

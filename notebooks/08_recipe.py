@@ -171,7 +171,7 @@ trained = train_each(  # keyed by config
 runs = {d: trained[config] for d, config in configs.items()}
 scheduled = {d: trained[config] for d, config in scheduled_configs.items()}
 chance = math.log(C)
-exits, settled, moved, chosen = {}, {}, {}, {}
+exits, loss_has_settled, moved, chosen = {}, {}, {}, {}
 rows = []
 for d, run in runs.items():
     steps_seen = run.history["step"]
@@ -182,7 +182,7 @@ for d, run in runs.items():
             steps_seen, loss[:, m], chance=chance, fraction=plateau_fraction
         )
         after = np.searchsorted(steps_seen, exits[key] or 0)
-        settled[key] = bool(
+        loss_has_settled[key] = bool(
             exits[key] is not None
             and loss_settled(loss[after:, m], tolerance=settle_tolerance)
         )
@@ -194,12 +194,12 @@ for d, run in runs.items():
                 str(d),
                 f"{rate:g}" + (" (paper's)" if rate == paper.softmax_lr(d) else ""),
                 "no" if exits[key] is None else f"step {exits[key]:.0f}",
-                "yes" if settled[key] else "no",
+                "yes" if loss_has_settled[key] else "no",
                 f"{moved[key]:.1%}" if exits[key] is not None else "—",
                 f"{loss[-1, m]:.3f}",
             )
         )
-    loss_only = [r for r in run.config.lrs if settled[(d, r)]]
+    loss_only = [r for r in run.config.lrs if loss_has_settled[(d, r)]]
     both = [r for r in loss_only if moved[(d, r)] < settle_tolerance]
     chosen[d] = min(both) if both else min(loss_only) if loss_only else None
 Table(

@@ -18,7 +18,7 @@ import torch
 import icl_lib
 from icl_lib import chapter_runs, sweep
 from icl_lib.profiles import PROFILES, get_profile
-from icl_lib.sweep import Claim, estimated_seconds, plan, plan_table, train_all, train_claimed, train_each
+from icl_lib.sweep import RunLock, estimated_seconds, plan, plan_table, train_all, train_claimed, train_each
 from icl_lib.training import SAMPLER_VERSION, TrainConfig, run_key, train
 from icl_lib.validation import check_scheduler
 
@@ -76,7 +76,7 @@ def test_a_killed_worker_loses_at_most_its_checkpoint_and_the_sweep_completes(tm
     while not ((folder / "checkpoint.pt").exists() and (folder / "claim").exists()):
         assert time.time() < deadline and not future.done(), "the run never checkpointed"
         time.sleep(0.05)
-    holder = Claim(folder).holder
+    holder = RunLock(folder).holder
     os.kill(int(holder["pid"]), signal.SIGKILL)
     key, trained = future.result(timeout=300)
     assert key == run_key(config) and trained
@@ -100,26 +100,26 @@ def test_two_processes_asking_for_one_run_train_it_once(tmp_path):
 def test_a_claim_left_by_a_dead_process_on_this_host_is_taken_over_at_once(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (tmp_path / "claim").write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout), "since": time.time()}))
-    taker = Claim(tmp_path, stale_after=600)
+    taker = RunLock(tmp_path, stale_after=600)
     assert taker.try_acquire() and taker.holder["pid"] == os.getpid()  # fresh file, but its process is gone
     taker.release()
     (tmp_path / "claim").write_text(json.dumps({"host": "another-host", "pid": int(dead.stdout), "since": time.time()}))
-    assert not Claim(tmp_path, stale_after=600).try_acquire()  # another host: only the age can tell
+    assert not RunLock(tmp_path, stale_after=600).try_acquire()  # another host: only the age can tell
 
 
 def test_a_stale_claim_is_taken_over_and_a_live_one_is_not(tmp_path):
-    live, other = Claim(tmp_path, stale_after=60), Claim(tmp_path, stale_after=60)
+    live, other = RunLock(tmp_path, stale_after=60), RunLock(tmp_path, stale_after=60)
     assert live.try_acquire() and not other.try_acquire()
     live.release()
     assert other.try_acquire()
     other._stop.set()  # its worker dies: the heartbeat stops
     os.utime(other.path, (time.time() - 120, time.time() - 120))
-    taker = Claim(tmp_path, stale_after=60)
+    taker = RunLock(tmp_path, stale_after=60)
     assert taker.try_acquire() and taker.holder["pid"] == os.getpid()
     taker.release()
     assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match="stale_after"):
-        Claim(tmp_path, stale_after=0)
+        RunLock(tmp_path, stale_after=0)
 
 
 def test_a_scheduler_opens_a_local_cluster_only_when_something_needs_training(tmp_path, monkeypatch):
@@ -299,7 +299,7 @@ def test_a_run_waiting_on_a_claim_says_who_holds_it(tmp_path, monkeypatch):
 
     log = tmp_path / "build.log"
     monkeypatch.setenv(progress.LOG_ENV, str(log))
-    holder = Claim(tmp_path / "runs" / run_key(BASE), stale_after=60)
+    holder = RunLock(tmp_path / "runs" / run_key(BASE), stale_after=60)
     assert holder.try_acquire()
     waiter = threading.Thread(target=train_claimed, args=(BASE, str(tmp_path / "runs"), "cpu"), kwargs={"poll": 0.05})
     waiter.start()
