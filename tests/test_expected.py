@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_no_chapter_asserts_a_verdict_or_a_rule_threshold():
-    pattern = re.compile(r"^\s*assert\b.*(verdict|reproduced|< tolerance|min_cos|max_diff|settled|choice ==|rho)", re.M)
+    pattern = re.compile(r"^\s*assert\b.*(verdict|reproduced|< tolerance|min_cos|max_diff|settled|choice ==|rho|_p\b|\]\[2\] >|"
+                         r"1e-3|mirrored <)", re.M)
     for source in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
         assert not pattern.findall(source.read_text()), f"{source.name} asserts a verdict or its rule"
 
