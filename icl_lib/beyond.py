@@ -23,8 +23,8 @@ import torch
 
 from icl_lib.baselines import adaptive_kernel_gd_step, gd_step, line_search_gd
 from icl_lib.metrics import per_context_loss
+from icl_lib.statistics import paired_interval
 from icl_lib.tasks import Contexts
-from icl_lib.verdicts import paired_interval
 
 __all__ = ["gd_rate_of_eq1", "c_eta_on_valley", "centred", "neighbour_mass", "limit_deviation", "valley_profile",
            "mirror_preds_diff", "binned_means", "effect_label", "EFFECT_LABELS",

@@ -19,8 +19,8 @@ from matplotlib.colors import Normalize
 from matplotlib.patheffects import withStroke
 from matplotlib.ticker import LogLocator
 
+from icl_lib.statistics import wilson_interval
 from icl_lib.tasks import Contexts, nearest_prototype
-from icl_lib.verdicts import wilson_interval
 
 __all__ = [
     "COLUMN_WIDTH", "CLASS_COLOURS", "use_style", "plot_context", "plot_context_schematic", "plot_task_figure",

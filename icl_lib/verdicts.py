@@ -1,4 +1,5 @@
 """Verdicts: for each claim of the paper a chapter checks, the record of what was decided and how.
+The statistics the rules use are in `icl_lib.statistics`, the reading of curves in `icl_lib.curves`.
 
 A verdict is one of VERDICTS, decided by a rule stated in its record (`criterion`) from numbers
 the chapter computed (`ours`) at a stated setting and budget (`setting`). The rules are the
@@ -17,23 +18,21 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import fisher_exact, mannwhitneyu
-from scipy.stats import t as student_t
 
 from icl_lib import paper, thresholds
+from icl_lib.curves import strictly_decreasing
 from icl_lib.paper import CLAIMS
 from icl_lib.results import Table
+from icl_lib.statistics import fisher_p, paired_interval, wilson_interval, within_relative
 from icl_lib.validation import check_choice
 
 __all__ = [
     "REPRODUCED", "NOT_REPRODUCED", "NOT_RESOLVED", "NOT_TESTABLE", "VERDICTS", "Verdict", "verdict_table",
-    "verdict_from", "budget_share", "all_hold", "within_relative", "wilson_interval",
-    "majority", "compare_proportions", "strictly_decreasing", "growth_rate", "flattening_step", "near_optimal_region",
-    "plateau_exit_step", "loss_settled", "samples_differ", "samples_apart", "paired_interval", "EQ1_CLOSER", "OTHER_CLOSER",
-    "CANNOT_TELL", "NOT_IDENTIFIABLE", "fisher_p", "deciding_metrics",
-    "compare_with_eq1", "adaptive_benefit_verdict", "landscape_finding", "INTERIOR", "VALLEY", "UNDECIDED",
-    "task_verdict", "construction_verdict", "alignment_verdict", "extracted_d3_verdict", "extraction_works_verdict",
-    "controls_verdict", "dynamics_by_d_verdict", "flattens_earlier_verdict", "smaller_value_verdict", "not_converged_verdict",
+    "verdict_from", "budget_share", "all_hold", "majority", "compare_proportions", "EQ1_CLOSER", "OTHER_CLOSER",
+    "CANNOT_TELL", "NOT_IDENTIFIABLE", "deciding_metrics", "compare_with_eq1", "adaptive_benefit_verdict",
+    "landscape_finding", "INTERIOR", "VALLEY", "UNDECIDED", "task_verdict", "construction_verdict",
+    "alignment_verdict", "extracted_d3_verdict", "extraction_works_verdict", "controls_verdict",
+    "dynamics_by_d_verdict", "flattens_earlier_verdict", "smaller_value_verdict", "not_converged_verdict",
     "grid_optimum_verdict", "selection_majority_verdict", "elimination_low_c_verdict",
 ]
 
@@ -140,24 +139,6 @@ def all_hold(conditions: Sequence[bool]) -> str:
     return verdict_from(all(conditions) if conditions else None)
 
 
-def within_relative(value: float, target: float, tolerance: float) -> bool:
-    """|value - target| <= tolerance * |target| (a relative tolerance, e.g. 0.05 for 5%)."""
-    if not tolerance > 0:
-        raise ValueError(f"tolerance={tolerance!r} must be > 0")
-    return math.isfinite(value) and abs(value - target) <= tolerance * abs(target)
-
-
-def wilson_interval(successes: int, trials: int, *, z: float = 1.959963984540054) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (95% by default), e.g. of the seeds that learned
-    one algorithm out of those trained."""
-    if trials <= 0 or not 0 <= successes <= trials:
-        raise ValueError(f"need 0 <= successes={successes} <= trials={trials} and trials > 0")
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def majority(successes: int, trials: int) -> str:
     """Is the proportion above one half? "reproduced" when its Wilson interval lies above 0.5,
     "not reproduced" when it lies below, "not resolved" when it contains 0.5."""
@@ -173,54 +154,10 @@ def compare_proportions(successes_a: int, trials_a: int, successes_b: int, trial
     for name, k, n in (("a", successes_a, trials_a), ("b", successes_b, trials_b)):
         if n <= 0 or not 0 <= k <= n:
             raise ValueError(f"proportion {name}: need 0 <= successes={k} <= trials={n} and trials > 0")
-    p_value = float(fisher_exact([[successes_a, trials_a - successes_a], [successes_b, trials_b - successes_b]])[1])
+    p_value = fisher_p(successes_a, trials_a, successes_b, trials_b)
     if p_value >= alpha:
         return NOT_RESOLVED
     return REPRODUCED if successes_a / trials_a > successes_b / trials_b else NOT_REPRODUCED
-
-
-def fisher_p(successes_a: int, trials_a: int, successes_b: int, trials_b: int) -> float:
-    """The two-sided Fisher exact p-value of two proportions (shown beside `compare_proportions`)."""
-    return float(fisher_exact([[successes_a, trials_a - successes_a], [successes_b, trials_b - successes_b]])[1])
-
-
-def loss_settled(losses: Sequence[float], *, tolerance: float) -> bool | None:
-    """Has a run's evaluation loss settled? The mean over its last quarter of evaluations is below the
-    mean over the quarter before by less than `tolerance` (relative). None with fewer than 8 evaluations."""
-    x = np.asarray(losses, dtype=float)
-    if x.size < 8:
-        return None
-    q = x.size // 4
-    before, last = float(x[-2 * q:-q].mean()), float(x[-q:].mean())
-    return bool(np.isfinite(last) and before - last < tolerance * before)
-
-
-def samples_differ(a: Sequence[float], b: Sequence[float], *, alpha: float = thresholds.SAMPLES_ALPHA) -> bool | None:
-    """Do two samples (e.g. a value over the seeds of two settings) differ in location? A two-sided
-    Mann-Whitney U test at level `alpha`; None with fewer than three values on either side."""
-    if len(a) < 3 or len(b) < 3:
-        return None
-    return bool(mannwhitneyu(a, b, alternative="two-sided").pvalue < alpha)
-
-
-def samples_apart(a: Sequence[float], b: Sequence[float], *, tolerance: float, alpha: float = thresholds.SAMPLES_ALPHA) -> bool:
-    """Do two samples differ by an amount that matters? `samples_differ` at level `alpha` and their
-    medians more than `tolerance` (relative to b's) apart. False when either has fewer than three."""
-    if not samples_differ(a, b, alpha=alpha):
-        return False
-    median_b = float(np.median(b))
-    return abs(float(np.median(a)) - median_b) > tolerance * abs(median_b)
-
-
-def paired_interval(differences: Sequence[float], *, confidence: float = 0.95) -> tuple[float, float, float]:
-    """The mean of paired differences (one per seed) and its Student-t interval: (mean, low, high)."""
-    x = np.asarray(differences, dtype=float)
-    if x.size < 2 or not np.isfinite(x).all():
-        raise ValueError(f"need two or more finite differences, got {list(differences)}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence={confidence!r} must be in (0, 1)")
-    half = float(student_t.ppf(0.5 + confidence / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
-    return float(x.mean()), float(x.mean()) - half, float(x.mean()) + half
 
 
 EQ1_CLOSER, OTHER_CLOSER, CANNOT_TELL = "Eq. 1 closer", "the other step closer", "cannot tell apart"
@@ -257,60 +194,6 @@ def deciding_metrics(intervals: dict[str, tuple[float, float, float]]) -> list[s
     """The metrics whose interval (of other - Eq. 1) excludes 0: those a conclusion of
     `compare_with_eq1` rests on, to be shown beside it."""
     return [m for m, (_, low, high) in intervals.items() if low > 0 or high < 0]
-
-
-def strictly_decreasing(values: Sequence[float]) -> bool | None:
-    """Whether values (in the order of an increasing parameter) strictly decrease; None with fewer than two."""
-    if len(values) < 2:
-        return None
-    return all(a > b for a, b in zip(values, values[1:], strict=False))
-
-
-def growth_rate(steps: Sequence[float], values: Sequence[float], *, window: int) -> np.ndarray:
-    """d log(value) / d step over a sliding window: the least-squares slope of log(value) against
-    the step over snapshots [i, i + window), for each i; (len(steps) - window + 1,). A window of
-    several snapshots keeps the batch noise of a constant learning rate from reading as growth."""
-    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
-    if window < 2 or window > len(steps):
-        raise ValueError(f"window={window} must be in [2, {len(steps)}]")
-    if (values <= 0).any():
-        raise ValueError("growth_rate takes positive values (their logarithm is fitted)")
-    logs = np.log(values)
-    rates = []
-    for i in range(len(steps) - window + 1):
-        s, v = steps[i:i + window], logs[i:i + window]
-        rates.append(np.polyfit(s, v, 1)[0])
-    return np.array(rates)
-
-
-def flattening_step(steps: Sequence[float], values: Sequence[float], *, threshold: float, window: int) -> float | None:
-    """The step from which the growth rate of `values` stays below `threshold` (per step) to the
-    end of the run: the first step of the first window after which every window's rate is below
-    it. None when the last window's rate is not below it (not flat within the run) or when there
-    are fewer than `window` snapshots to judge by."""
-    if len(steps) < window:
-        return None
-    rates = growth_rate(steps, values, window=window)
-    above = np.nonzero(rates >= threshold)[0]
-    first = 0 if above.size == 0 else int(above[-1]) + 1
-    return None if first >= len(rates) else float(np.asarray(steps, dtype=float)[first])
-
-
-def near_optimal_region(losses: np.ndarray, xs: np.ndarray, ys: np.ndarray, *,
-                        within: float = thresholds.NEAR_OPTIMAL) -> dict[str, float]:
-    """Where a grid's loss (len(xs), len(ys)) is within `within` (relative) of its minimum: the
-    extent of that set along each axis, its largest-to-smallest ratio, and whether the minimum or
-    the set touches the grid's edge (then the true optimum may lie outside the grid)."""
-    losses = np.asarray(losses, dtype=float)
-    near = losses <= losses.min() * (1 + within)
-    rows, cols = np.nonzero(near.any(axis=1))[0], np.nonzero(near.any(axis=0))[0]
-    i, j = np.unravel_index(int(losses.argmin()), losses.shape)
-    last_i, last_j = losses.shape[0] - 1, losses.shape[1] - 1
-    return {"x_low": float(xs[rows.min()]), "x_high": float(xs[rows.max()]), "y_low": float(ys[cols.min()]),
-            "y_high": float(ys[cols.max()]), "x_ratio": float(xs[rows.max()] / xs[rows.min()]),
-            "y_ratio": float(ys[cols.max()] / ys[cols.min()]),
-            "optimum_on_edge": bool(i in (0, last_i) or j in (0, last_j)),
-            "region_on_edge": bool(rows.min() == 0 or rows.max() == last_i or cols.min() == 0 or cols.max() == last_j)}
 
 
 # One function per claim the book checks: each turns the chapter's numbers into its Verdict.
@@ -458,13 +341,6 @@ def smaller_value_verdict(final_c_eta: dict[float, float], flat: dict[float, boo
             outcomes.append(None)
     verdict = NOT_REPRODUCED if False in outcomes else NOT_RESOLVED if None in outcomes else REPRODUCED
     return Verdict("d10_smaller_value", ours, criterion, setting, verdict, budget_dependent=True)
-
-
-def plateau_exit_step(steps: Sequence[float], losses: Sequence[float], *, chance: float, fraction: float) -> float | None:
-    """The first evaluation step at which the loss is below `fraction` x `chance` (log C): where a run
-    leaves its initial plateau. None if it never does within the run."""
-    below = np.nonzero(np.asarray(losses, dtype=float) < fraction * chance)[0]
-    return float(np.asarray(steps, dtype=float)[below[0]]) if below.size else None
 
 
 def not_converged_verdict(final_c_eta: dict[float, float], region: dict[str, float], *, setting: str) -> Verdict:

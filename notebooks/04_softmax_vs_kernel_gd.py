@@ -72,6 +72,7 @@ from icl_lib.baselines import (
     log_grid,
 )
 from icl_lib.chapter_runs import controls, paper_lr, softmax_vs_kernel_gd
+from icl_lib.curves import near_optimal_region
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.kernels import RBFKernel
 from icl_lib.metrics import (
@@ -104,7 +105,6 @@ from icl_lib.verdicts import (
     compare_with_eq1,
     controls_verdict,
     deciding_metrics,
-    near_optimal_region,
     verdict_table,
 )
 

@@ -71,6 +71,7 @@ from icl_lib.baselines import (
     adaptive_kernel_gd_step,
 )
 from icl_lib.chapter_runs import d10_dynamics
+from icl_lib.curves import flattening_step, near_optimal_region, plateau_exit_step
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment, per_context_loss
 from icl_lib.plotting import plot_dynamics_by_lr
@@ -87,12 +88,9 @@ from icl_lib.validation import (
     check_rates,
 )
 from icl_lib.verdicts import (
-    flattening_step,
     flattens_earlier_verdict,
     grid_optimum_verdict,
-    near_optimal_region,
     not_converged_verdict,
-    plateau_exit_step,
     smaller_value_verdict,
     verdict_table,
 )

@@ -91,6 +91,7 @@ from icl_lib.plotting import (
 from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import comparison_table, write_results
+from icl_lib.statistics import wilson_interval
 from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_each
 from icl_lib.thresholds import MAX_LOSS_FRACTION, MIN_AGREEMENT
@@ -100,7 +101,6 @@ from icl_lib.verdicts import (
     elimination_low_c_verdict,
     selection_majority_verdict,
     verdict_table,
-    wilson_interval,
 )
 
 results_path, runs_dir, overrides = chapter_outputs(

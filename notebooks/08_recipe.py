@@ -65,6 +65,7 @@ from icl_lib import paper
 from icl_lib.algorithms import ALGORITHMS, classify_algorithm
 from icl_lib.baselines import adaptive_kernel_gd_step
 from icl_lib.chapter_runs import INIT_D, init_readings, recipe, recipe_scheduled
+from icl_lib.curves import loss_settled, plateau_exit_step
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.files import atomic_write
 from icl_lib.metrics import alignment
@@ -75,6 +76,7 @@ from icl_lib.plotting import (
 from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY, INIT_MODE, init_reading_choice
 from icl_lib.results import Table, comparison_table, write_results
+from icl_lib.statistics import samples_apart, wilson_interval
 from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_each
 from icl_lib.thresholds import (
@@ -92,11 +94,7 @@ from icl_lib.verdicts import (
     compare_proportions,
     dynamics_by_d_verdict,
     extracted_d3_verdict,
-    loss_settled,
-    plateau_exit_step,
-    samples_apart,
     verdict_table,
-    wilson_interval,
 )
 
 results_path, runs_dir, overrides = chapter_outputs("08_recipe", globals())

@@ -106,6 +106,7 @@ from icl_lib.chapter_runs import (
     softmax_vs_kernel_gd,
     two_classes,
 )
+from icl_lib.curves import near_optimal_region, plateau_exit_step
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.files import atomic_write
 from icl_lib.kernels import RBFKernel
@@ -119,6 +120,7 @@ from icl_lib.plotting import (
 from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import Table, comparison_table, write_results
+from icl_lib.statistics import paired_interval, wilson_interval
 from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_each
 from icl_lib.thresholds import MIN_GAIN, NEAR_OPTIMAL, PLATEAU_FRACTION
@@ -128,11 +130,7 @@ from icl_lib.verdicts import (
     adaptive_benefit_verdict,
     compare_proportions,
     landscape_finding,
-    near_optimal_region,
-    paired_interval,
-    plateau_exit_step,
     verdict_table,
-    wilson_interval,
 )
 
 results_path, runs_dir, overrides = chapter_outputs("09_beyond", globals())

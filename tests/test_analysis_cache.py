@@ -50,7 +50,7 @@ def test_the_digest_covers_what_a_function_uses_and_not_the_rest():
     from icl_lib.analysis_cache import dependencies, source_digest
 
     assert {"icl_lib.baselines", "icl_lib.metrics", "icl_lib.tasks"} <= set(dependencies("icl_lib.baselines"))
-    assert "icl_lib.verdicts" in dependencies("icl_lib.beyond")  # landscape_set's interval
+    assert "icl_lib.statistics" in dependencies("icl_lib.beyond")  # landscape_set's interval
     assert "icl_lib.expected" not in dependencies("icl_lib.beyond") and "icl_lib.status" not in dependencies("icl_lib.beyond")
     assert source_digest("icl_lib.baselines") != source_digest("icl_lib.beyond")
 

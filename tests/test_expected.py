@@ -100,8 +100,8 @@ def test_the_makefile_checks_the_expected_verdicts_after_the_chapters(profile):
 
 
 def test_the_flattening_rule_is_ten_percent_per_tenth_of_the_run():
+    from icl_lib.curves import flattening_step
     from icl_lib.thresholds import flat_rule
-    from icl_lib.verdicts import flattening_step
 
     rate, window = flat_rule(60_000, 121)
     assert rate == pytest.approx(math.log(1.1) / 6000) and window == 12

@@ -5,8 +5,10 @@ import math
 import numpy as np
 import pytest
 
+from icl_lib.curves import flattening_step, growth_rate, loss_settled, near_optimal_region, strictly_decreasing
 from icl_lib.paper import CLAIMS
 from icl_lib.results import read_results, write_results
+from icl_lib.statistics import paired_interval, samples_apart, samples_differ, wilson_interval, within_relative
 from icl_lib.thresholds import grid_optimum_band
 from icl_lib.verdicts import (
     CANNOT_TELL,
@@ -30,26 +32,16 @@ from icl_lib.verdicts import (
     elimination_low_c_verdict,
     extracted_d3_verdict,
     extraction_works_verdict,
-    flattening_step,
     flattens_earlier_verdict,
     grid_optimum_verdict,
-    growth_rate,
     landscape_finding,
-    loss_settled,
     majority,
-    near_optimal_region,
     not_converged_verdict,
-    paired_interval,
-    samples_apart,
-    samples_differ,
     selection_majority_verdict,
     smaller_value_verdict,
-    strictly_decreasing,
     task_verdict,
     verdict_from,
     verdict_table,
-    wilson_interval,
-    within_relative,
 )
 
 
@@ -241,7 +233,7 @@ def test_smaller_value_verdict():
 
 
 def test_plateau_exit_step():
-    from icl_lib.verdicts import plateau_exit_step
+    from icl_lib.curves import plateau_exit_step
 
     steps, losses = [0, 100, 200, 300], [1.609, 1.60, 1.2, 0.4]
     assert plateau_exit_step(steps, losses, chance=1.609, fraction=0.9) == 200
