@@ -73,8 +73,7 @@ def source_digest(module: str = "icl_lib.baselines") -> str:
     """SHA-256 of the source of `module` and of every icl_lib module it uses (`dependencies`), and
     of the code that draws the contexts again: a change there makes new keys; a change elsewhere (a
     verdict's wording, the status page) keeps the analysis."""
-    for needed in (module, "icl_lib.streams", "icl_lib._compiled_sampler"):  # the contexts are drawn again
-        importlib.import_module(needed)
+    importlib.import_module("icl_lib._compiled_sampler")  # imported lazily by tasks; the contexts are drawn again
     names = set(dependencies(module)) | set(dependencies("icl_lib.streams")) | {"icl_lib._compiled_sampler"}
     digest = hashlib.sha256()
     for name in sorted(names):

@@ -34,12 +34,18 @@ def linear_vs_gd(prof: Profile, *, dims: Sequence[int] | None = None, C: int = 5
             for d in (dims or prof.dims)}
 
 
+def _control_seeds(prof: Profile, seed: int, control_seeds: int | None) -> tuple[int, ...]:
+    """The seeds trained beside the chapter's run (seed) so that a verdict rests on control_seeds of
+    them (None: the profile's): seed + 1, seed + 2, ... (chapters 3 and 4)."""
+    return tuple(seed + 1 + i for i in range((control_seeds or prof.control_seeds) - 1))
+
+
 def linear_controls(prof: Profile, *, dims: Sequence[int] | None = None, C: int = 5, n: int = 100, seed: int = 0,
                     steps: int | None = None, lr: float | None = None, batch_size: int | None = None,
                     include_query: bool = True, control_seeds: int | None = None) -> dict[int, TrainConfig]:
     """Chapter 3: `control_seeds - 1` more seeds per d, each with its own initialisation and data
     stream (the chapter's run is the first seed), so that its verdict rests on several seeds."""
-    extra = tuple(seed + 1 + i for i in range((control_seeds or prof.control_seeds) - 1))
+    extra = _control_seeds(prof, seed, control_seeds)
     return {d: config_from_profile("linear", d, prof.training_settings("linear", d), C=C, n=n, seeds=extra, steps=steps,
                                    lr=lr, batch_size=batch_size, include_query=include_query, n_eval=prof.n_eval,
                                    shared_data=False)
@@ -72,7 +78,7 @@ def controls(prof: Profile, *, dims: Sequence[int] | None = None, C: int = 5, n:
              control_seeds: int | None = None) -> dict[int, TrainConfig]:
     """Chapter 4's controls: `control_seeds - 1` more seeds per d in the book's reading, each with
     its own initialisation and data stream (the chapter's run is the first seed)."""
-    extra = tuple(seed + 1 + i for i in range((control_seeds or prof.control_seeds) - 1))
+    extra = _control_seeds(prof, seed, control_seeds)
     return {d: softmax_run_config(prof, d, C=C, n=n, seed=seed, include_query=INCLUDE_QUERY, steps=steps,
                                   batch_size=batch_size, lr=lr, seeds=extra, changes={"shared_data": False})
             for d in (dims or prof.dims)}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-__all__ = ["LOG_ENV", "LOG_EVERY", "terminal", "log_line", "RunsProgress"]
+__all__ = ["LOG_ENV", "LOG_EVERY", "terminal", "log_line", "duration_text", "RunsProgress"]
 
 LOG_ENV = "ICL_PROGRESS_LOG"
 LOG_EVERY = 30.0  # seconds between two lines about one run in the log: a long run shows it lives
@@ -50,7 +50,8 @@ def log_line(text: str) -> None:
         tqdm.write(stamped, file=screen)
 
 
-def _minutes(seconds: float | None) -> str:
+def duration_text(seconds: float | None) -> str:
+    """Seconds as a person reads them ("5 min 12 s", "20 s"): the build's lines and the status page."""
     if seconds is None:
         return "unknown"
     minutes, rest = divmod(round(seconds), 60)
@@ -59,7 +60,7 @@ def _minutes(seconds: float | None) -> str:
 
 class RunsProgress:
     """Progress of `train_all` training `configs` here, one after another: `start(i)` before run i,
-    `step(t)` as it trains, `done()` after it. `seconds` are the estimated seconds of each run (None
+    `step(t)` as it trains, `close()` after the last. `seconds` are the estimated seconds of each run (None
     where no rate was measured), `cores` the cores they share."""
 
     def __init__(self, labels: Sequence[str], steps: Sequence[int], seconds: Sequence[float | None], *, cores: int) -> None:
@@ -85,7 +86,7 @@ class RunsProgress:
     def start(self, index: int) -> None:
         self.index, self.last_line, self.run_started = index, 0.0, time.monotonic()
         log_line(f"training run {index + 1}/{len(self.labels)}: {self.labels[index]} "
-                 f"({self.steps[index]:,} steps; all left: about {_minutes(self._left(0.0))} by the measured rates)")
+                 f"({self.steps[index]:,} steps; all left: about {duration_text(self._left(0.0))} by the measured rates)")
         if self.bar is not None:
             self.bar.reset(total=self.steps[index])
             self.bar.set_description_str(f"run {index + 1}/{len(self.labels)} {self.labels[index]}")
@@ -95,14 +96,14 @@ class RunsProgress:
         left = self._left(step / total)
         if self.bar is not None:
             self.bar.n = step
-            self.bar.set_postfix_str(f"step {step:,}/{total:,}, about {_minutes(left)} left", refresh=True)
+            self.bar.set_postfix_str(f"step {step:,}/{total:,}, about {duration_text(left)} left", refresh=True)
         now = time.monotonic()
         if os.environ.get(LOG_ENV) and now - self.last_line >= LOG_EVERY and self.bar is None:
             self.last_line = now
-            log_line(f"  run {self.index + 1}/{len(self.labels)}: step {step:,}/{total:,}, about {_minutes(left)} left")
+            log_line(f"  run {self.index + 1}/{len(self.labels)}: step {step:,}/{total:,}, about {duration_text(left)} left")
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
         if self.labels:
-            log_line(f"trained {len(self.labels)} run(s) in {_minutes(time.monotonic() - self.started)}")
+            log_line(f"trained {len(self.labels)} run(s) in {duration_text(time.monotonic() - self.started)}")

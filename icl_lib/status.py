@@ -15,6 +15,7 @@ import torch
 
 import icl_lib
 from icl_lib.files import atomic_write
+from icl_lib.progress import duration_text
 from icl_lib.results import Table
 from icl_lib.tasks import SAMPLER_VERSION
 
@@ -33,11 +34,6 @@ def chapter_status(notebook: str | Path) -> dict[str, object]:
                   for line in "".join(cell["source"]).splitlines() if line.startswith("# ")), path.stem)
     return {"file": path.name, "title": title, "profile": run["parameters"].get("profile", "(default)"),
             "start": run["start_time"], "seconds": float(run["duration"]), "failed": run.get("exception") is not None}
-
-
-def _duration(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
 def training_seconds(log: str | Path) -> float:
@@ -63,15 +59,15 @@ def status_markdown(executed: str | Path, log: str | Path | None = None) -> str:
         raise ValueError(f"no executed chapters in {executed}")
     rows = [chapter_status(nb) for nb in notebooks]
     table = Table(["Chapter", "Profile", "Executed (UTC)", "Wall time", "Outcome"],
-                  [[row["title"], str(row["profile"]), str(row["start"])[:16].replace("T", " "), _duration(row["seconds"]),
+                  [[row["title"], str(row["profile"]), str(row["start"])[:16].replace("T", " "), duration_text(row["seconds"]),
                     "raised an error" if row["failed"] else "ran to the end"] for row in rows])
     total = sum(row["seconds"] for row in rows)
     machine = f"{platform.machine()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
     trained = training_seconds(log) if log is not None else 0.0
     text = Path(log).read_text() if log is not None and Path(log).is_file() else ""
     hits, computed = text.count("analysis cache hit:"), text.count("analysis computed:")
-    summary = f"All chapters: {_duration(total)}" + (
-        f", of which training {_duration(trained)} ({trained / total:.0%}); the rest is analysis, figures and "
+    summary = f"All chapters: {duration_text(total)}" + (
+        f", of which training {duration_text(trained)} ({trained / total:.0%}); the rest is analysis, figures and "
         "reading cached runs." if trained else "; every run came from the cache (or no training log was kept).")
     cache = (f"Analysis cache (`analysis/`, `icl_lib.analysis_cache`): {hits} searches read, {computed} computed."
              if hits or computed else "")
@@ -106,7 +102,7 @@ def chapter_line(notebook: str | Path, results_dir: str | Path) -> str:
     results = Path(results_dir) / f"{stem}.json"
     tally = Counter(v["verdict"] for v in read_results(results)["verdicts"]) if results.is_file() else Counter()
     verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(tally.items())) or "no verdicts"
-    return f"{name}: {_duration(float(status['seconds']))}; {verdicts}"
+    return f"{name}: {duration_text(float(status['seconds']))}; {verdicts}"
 
 
 if __name__ == "__main__":  # python -m icl_lib.status <executed dir> <out.md> | --line <notebook> <results dir>

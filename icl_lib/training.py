@@ -500,10 +500,15 @@ def _load(final_file: Path, config: TrainConfig, path: Path) -> Run:
     return Run(config, Weights(*state["weights"]), state["history"], path)
 
 
+def _usual_steps(configs: list[TrainConfig]) -> int:
+    """The number of steps most of `configs` train (the others are named beside it)."""
+    return max({c.steps for c in configs}, key=[c.steps for c in configs].count)
+
+
 def budget_text(configs: list[TrainConfig]) -> str:
     """The training budget of runs that differ only by d, for settings columns: "3000 steps × 1024",
     with the dimensions that train another number of steps in brackets ("(d=2: 12000 steps)")."""
-    usual = max({c.steps for c in configs}, key=[c.steps for c in configs].count)
+    usual = _usual_steps(configs)
     others = sorted({(c.d, c.steps) for c in configs if c.steps != usual})
     return f"{usual} steps × {configs[0].batch_size}" + (
         " (" + ", ".join(f"d={d}: {steps} steps" for d, steps in others) + ")" if others else "")
@@ -515,8 +520,7 @@ def budget_against_paper(configs: TrainConfig | list[TrainConfig], paper_steps: 
     budget sees, e.g. "3000 steps × 1024 (0.08% of the paper's 2,000,000 × 2048)": shown in every
     verdict's setting, beside the paper's budget."""
     configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
-    usual = max({c.steps for c in configs}, key=[c.steps for c in configs].count)
-    share = usual * configs[0].batch_size / (paper_steps * paper_batch)
+    share = _usual_steps(configs) * configs[0].batch_size / (paper_steps * paper_batch)
     percent = f"{100 * share:.2g}%" if share >= 1e-6 else f"{100 * share:.1e}%"  # small shares keep a digit
     return f"{budget_text(configs)} ({percent} of the paper's {paper_steps:,} × {paper_batch})"
 
