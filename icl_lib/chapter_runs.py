@@ -16,13 +16,27 @@ from dataclasses import replace
 from icl_lib import paper
 from icl_lib.profiles import Profile, get_profile
 from icl_lib.readings import INCLUDE_QUERY, VARIANTS
-from icl_lib.training import INIT_MODES, TrainConfig, config_from_profile, softmax_run_config
+from icl_lib.training import INIT_MODES, TrainConfig, config_from_profile
 
-__all__ = ["linear_vs_gd", "linear_controls", "softmax_vs_kernel_gd", "paper_lr", "controls", "extraction", "d10_dynamics",
+__all__ = ["softmax_run_config", "linear_vs_gd", "linear_controls", "softmax_vs_kernel_gd", "paper_lr", "controls",
+           "extraction", "d10_dynamics",
            "selection_vs_elimination", "recipe", "recipe_scheduled", "init_readings", "INIT_D", "two_classes",
            "book_runs"]
 
 INIT_D = 3  # chapter 8 compares the initialisation readings where the paper's values are known
+
+
+def softmax_run_config(prof: Profile, d: int, *, C: int, n: int, seed: int, include_query: bool, steps: int | None = None,
+                       batch_size: int | None = None, lr: float | None = None, seeds: tuple[int, ...] | None = None,
+                       changes: dict[str, object] | None = None) -> TrainConfig:
+    """Chapter 4's softmax run at d for a Profile `prof`, which chapters 5 and 8 load from the cache:
+    the profile's softmax settings with `changes` replacing some of them (e.g. the paper's constant
+    rate), and the notebook parameters steps, batch_size and lr (None: the profile's; lr is ignored
+    where `changes` sets one). `seeds` defaults to (seed,)."""
+    changes = changes or {}
+    return config_from_profile("softmax", d, prof.training_settings("softmax", d) | changes, C=C, n=n,
+                               seeds=seeds or (seed,), steps=steps, batch_size=batch_size,
+                               lr=None if "lr" in changes else lr, include_query=include_query, n_eval=prof.n_eval)
 
 
 def linear_vs_gd(prof: Profile, *, dims: Sequence[int] | None = None, C: int = 5, n: int = 100, seed: int = 0,

@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from icl_lib.progress import RunsProgress, log_line
-from icl_lib.training import Run, TrainConfig, resolve_device, run_key, train
+from icl_lib.runs import Run
+from icl_lib.training import TrainConfig, resolve_device, run_key, train
 from icl_lib.validation import check_scheduler
 
 __all__ = ["train_all", "train_each", "RunLock", "finished", "executor_for", "check_scheduler", "plan", "plan_table",
@@ -267,10 +268,10 @@ def _progress(config: TrainConfig, runs_dir: Path) -> int:
     if (folder / "final.pt").exists():
         return config.steps
     if (folder / "checkpoint.pt").exists():
-        from icl_lib.training import _checked_load
+        from icl_lib.runs import load_checked
 
         with contextlib.suppress(Exception):  # a damaged checkpoint counts as nothing trained
-            return int(_checked_load(folder / "checkpoint.pt")["step"])
+            return int(load_checked(folder / "checkpoint.pt")["step"])
     return 0
 
 

@@ -11,10 +11,9 @@
 - On the CPU a step's loss and gradient come from one compiled loop per context
   (`icl_lib._compiled_attention`); on other devices from autograd through `SelfAttention`.
   Tests check the two against each other, and the trainer against a plain twin.
-- A run lives in `runs/<key>/`, where the key hashes the full config and the library version;
-  a finished run is loaded, not retrained; a changed config gets another key. Writes are atomic
-  and carry a checksum: a damaged file is refused with its name, never served; a diverged run
-  (non-finite weights) is never saved; temporary files of a killed write are cleaned up.
+- A run lives in `runs/<key>/`, where the key (`run_key`) hashes the full config and the library
+  version: a finished run is loaded, not retrained; a changed config gets another key. How its
+  files are written and read back is `icl_lib.runs`.
 Chapters: `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`, `05_extraction`, `06_d10_dynamics`,
 `07_selection_vs_elimination`, `08_recipe`.
 """
@@ -22,15 +21,12 @@ Chapters: `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`, `05_extraction`, `06_d10
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
-import pickle
 import queue
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,13 +39,21 @@ from icl_lib import paper
 from icl_lib.files import atomic_write
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
+from icl_lib.runs import (
+    Run,
+    check_finite,
+    load_checked,
+    load_run,
+    remove_stale_temporary_files,
+    save_checked,
+)
 from icl_lib.streams import contexts_for, stream_seed
 from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler, sample_contexts
 from icl_lib.validation import check_bool, check_choice, check_fits_in_memory, check_positive_float, check_positive_int
 
-__all__ = ["TrainConfig", "Run", "train", "DamagedRunError",
+__all__ = ["TrainConfig", "train",
            "learning_rate", "init_weights", "eval_contexts", "training_batch", "run_key",
-           "config_from_profile", "softmax_run_config", "resolve_device", "budget_text",
+           "config_from_profile", "resolve_device", "budget_text",
            "budget_against_paper"]
 
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch's and optax's defaults; the paper changes neither
@@ -239,95 +243,6 @@ class _Batches:
         return self.tokens, torch.stack(labels)
 
 
-@dataclass
-class Run:
-    """A (possibly finished) training run: config, final weights, history."""
-
-    config: TrainConfig
-    weights: Weights  # (S, D, D) each
-    history: dict[str, list] = field(default_factory=dict)  # step, eval_loss (S per entry), snapshots
-    path: Path | None = None
-
-    def model(self, member: int = 0, *, dtype: torch.dtype = torch.float64) -> SelfAttention:
-        """Member `member` as a single SelfAttention (float64 by default, for sensitivities)."""
-        return _member_model(self.config, self.weights, member, dtype)
-
-    def snapshot_model(self, index: int, member: int = 0, *, dtype: torch.dtype = torch.float64) -> SelfAttention:
-        """Member `member` at the `index`-th evaluation step."""
-        w = Weights(*self.history["snapshots"][index])
-        return _member_model(self.config, w, member, dtype)
-
-    def predictor(self, member: int = 0, index: int | None = None) -> Callable[[Contexts], torch.Tensor]:
-        """Contexts -> logits of member `member`, final (index=None) or at the `index`-th evaluation."""
-        model = self.model(member) if index is None else self.snapshot_model(index, member)
-        return lambda ctx: model(ctx.tokens())
-
-    def snapshot_predictors(self, member: int = 0) -> list[Callable[[Contexts], torch.Tensor]]:
-        return [self.predictor(member, i) for i in range(len(self.history["step"]))]
-
-    def snapshot_weights(self, member: int = 0) -> Weights:
-        """Member `member`'s weights at every evaluation step, (T, D, D) each."""
-        return Weights(*(torch.stack([s[i][member] for s in self.history["snapshots"]]) for i in range(4)))
-
-
-def _member_model(config: TrainConfig, weights: Weights, member: int, dtype: torch.dtype) -> SelfAttention:
-    model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, dtype=dtype)
-    model.load_weights(weights.member(member))  # load_weights copies, casting to the model's dtype
-    return model
-
-
-def _atomic_save(obj: object, path: Path) -> None:
-    """Save `obj` atomically, with a checksum of its bytes that `_checked_load` verifies."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    data = buffer.getvalue()
-    atomic_write(path, lambda f: f.write(_MAGIC + hashlib.sha256(data).digest() + data))
-
-
-class DamagedRunError(RuntimeError):
-    """A run file that is truncated or altered: it is never served."""
-
-
-_MAGIC = b"icl-run-sha256\n"  # then the 32-byte SHA-256 of the torch.save bytes, then those bytes
-
-
-def _checked_load(file: Path, device: str | torch.device = "cpu") -> dict:
-    """Load a run file saved by `_atomic_save`, refusing one whose checksum does not match (a flipped
-    bit, a truncated copy). Files written before checksums were added load without the check."""
-    fix = f"delete the folder {file.parent} to train the run again"
-    data = file.read_bytes()
-    if data.startswith(_MAGIC):
-        digest, data = data[len(_MAGIC):len(_MAGIC) + 32], data[len(_MAGIC) + 32:]
-        if hashlib.sha256(data).digest() != digest:
-            raise DamagedRunError(f"{file} is damaged (its checksum does not match its contents): {fix}")
-    try:
-        return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
-    except (EOFError, OSError, RuntimeError, pickle.UnpicklingError) as error:
-        raise DamagedRunError(f"{file} cannot be read ({type(error).__name__}: {error}): {fix}") from error
-
-
-def _check_finite(weights: torch.Tensor, config: TrainConfig, step: int, path: Path) -> None:
-    """Refuse to save a diverged run (non-finite weights) as a checkpoint or a finished run."""
-    bad = (~torch.isfinite(weights.flatten(1))).any(dim=1).nonzero().flatten().tolist()
-    if bad:
-        rates = [config.lrs[m] for m in bad]
-        raise FloatingPointError(
-            f"the run in {path} diverged by step {step}: member(s) {bad} (learning rates {rates}) have non-finite weights; "
-            "nothing was saved for this step. Lower the learning rate or the clipping threshold.")
-
-
-def _remove_stale_temporary_files(path: Path, *, older_than: float = 60.0) -> None:
-    """Temporary files of atomic writes that a killed process left behind (never read; removed
-    once older than `older_than` seconds, so a write in progress elsewhere is left alone)."""
-    now = time.time()
-    for tmp in path.glob(".*.tmp"):
-        try:
-            if now - tmp.stat().st_mtime > older_than:
-                tmp.unlink()
-        except FileNotFoundError:
-            pass
-
-
 class _Prefetcher:
     """Samples the batches of steps [start, stop) in a background thread, in order."""
 
@@ -368,14 +283,14 @@ def train(
     path = Path(runs_dir) / run_key(config)
     final_file, checkpoint_file = path / "final.pt", path / "checkpoint.pt"
     if final_file.exists():
-        return _load(final_file, config, path)
+        return load_run(final_file, config, path)
     S, dtype = config.ensemble, getattr(torch, config.dtype)
     model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, ensemble=S, dtype=dtype)
     model.to(device)
     if path.is_dir():
-        _remove_stale_temporary_files(path)
+        remove_stale_temporary_files(path)
     if checkpoint_file.exists():
-        state = _checked_load(checkpoint_file, device)
+        state = load_checked(checkpoint_file, device)
         if state["config"] != config.to_dict():
             raise RuntimeError(f"{checkpoint_file} belongs to another config")
         weights, adam_m, adam_v = (torch.stack(state[key], dim=1) for key in ("weights", "adam_m", "adam_v"))
@@ -423,15 +338,15 @@ def train(
             if on_eval is not None:
                 on_eval(t)
         if t % config.checkpoint_every == 0 and t < config.steps:
-            _check_finite(weights, config, t, path)
-            _atomic_save({"config": config.to_dict(), "weights": tuple(weights.cpu().unbind(1)),
+            check_finite(weights, config, t, path)
+            save_checked({"config": config.to_dict(), "weights": tuple(weights.cpu().unbind(1)),
                           "adam_m": list(adam_m.cpu().unbind(1)), "adam_v": list(adam_v.cpu().unbind(1)), "step": t,
                           "history": history}, checkpoint_file)
     bar.close()
     final = Weights(*(w.cpu().clone() for w in weights.unbind(1)))
     if stop == config.steps:
-        _check_finite(weights, config, stop, path)
-        _atomic_save({"config": config.to_dict(), "weights": final.as_tuple(), "history": history}, final_file)
+        check_finite(weights, config, stop, path)
+        save_checked({"config": config.to_dict(), "weights": final.as_tuple(), "history": history}, final_file)
         checkpoint_file.unlink(missing_ok=True)
     return Run(config, final, history, path)
 
@@ -493,13 +408,6 @@ def _autograd_loss_and_grad(config: TrainConfig, model: SelfAttention, weights: 
     return torch.autograd.grad(loss.sum(), w)[0]
 
 
-def _load(final_file: Path, config: TrainConfig, path: Path) -> Run:
-    state = _checked_load(final_file)
-    if state["config"] != config.to_dict():
-        raise RuntimeError(f"{final_file} belongs to another config: refusing to serve a stale run")
-    return Run(config, Weights(*state["weights"]), state["history"], path)
-
-
 def _usual_steps(configs: list[TrainConfig]) -> int:
     """The number of steps most of `configs` train (the others are named beside it)."""
     return max({c.steps for c in configs}, key=[c.steps for c in configs].count)
@@ -532,16 +440,3 @@ def config_from_profile(kind: str, d: int, settings: dict[str, object], **overri
     if fields.get("lr") is None:
         raise ValueError(f"no learning rate for {kind} d={d}: pass lr=")
     return TrainConfig(kind=kind, d=d, **fields)
-
-
-def softmax_run_config(prof, d: int, *, C: int, n: int, seed: int, include_query: bool, steps: int | None = None,
-                       batch_size: int | None = None, lr: float | None = None, seeds: tuple[int, ...] | None = None,
-                       changes: dict[str, object] | None = None) -> TrainConfig:
-    """Chapter 4's softmax run at d for a Profile `prof`, which chapters 5 and 8 load from the cache:
-    the profile's softmax settings with `changes` replacing some of them (e.g. the paper's constant
-    rate), and the notebook parameters steps, batch_size and lr (None: the profile's; lr is ignored
-    where `changes` sets one). `seeds` defaults to (seed,)."""
-    changes = changes or {}
-    return config_from_profile("softmax", d, prof.training_settings("softmax", d) | changes, C=C, n=n,
-                               seeds=seeds or (seed,), steps=steps, batch_size=batch_size,
-                               lr=None if "lr" in changes else lr, include_query=include_query, n_eval=prof.n_eval)

@@ -14,12 +14,10 @@ import pytest
 import torch
 
 from icl_lib.models import SelfAttention, Weights, full_attention_logits
+from icl_lib.runs import DamagedRunError, load_checked, save_checked
 from icl_lib.training import (
-    DamagedRunError,
     TrainConfig,
-    _atomic_save,
     _batch,
-    _checked_load,
     init_weights,
     learning_rate,
     run_key,
@@ -137,9 +135,9 @@ def test_key_changes_with_library_and_sampler_versions(monkeypatch):
 
 def test_stale_file_under_a_key_is_refused(tmp_path):
     run = train(SMALL, runs_dir=tmp_path, progress=False)
-    state = _checked_load(run.path / "final.pt")
+    state = load_checked(run.path / "final.pt")
     state["config"]["lr"] = 123.0
-    _atomic_save(state, run.path / "final.pt")
+    save_checked(state, run.path / "final.pt")
     with pytest.raises(RuntimeError, match="another config"):
         train(SMALL, runs_dir=tmp_path, progress=False)
 
@@ -162,7 +160,7 @@ def test_a_damaged_run_file_is_refused_with_its_name(tmp_path, damage):
 
 def test_run_files_written_before_checksums_still_load(tmp_path):
     run = train(SMALL, runs_dir=tmp_path, progress=False)
-    state = _checked_load(run.path / "final.pt")
+    state = load_checked(run.path / "final.pt")
     torch.save(state, run.path / "final.pt")  # the format without a checksum
     assert torch.equal(train(SMALL, runs_dir=tmp_path, progress=False).weights.W_Q, run.weights.W_Q)
 
@@ -330,8 +328,9 @@ def test_chapter_4s_run_config_is_the_profiles_softmax_settings(profile):
     """softmax_run_config, which chapters 4, 5 and 8 share, is the profile's softmax settings with
     the notebook's overrides: the configs (and so the cached runs) chapters 4 and 5 built inline."""
     from icl_lib import paper
+    from icl_lib.chapter_runs import softmax_run_config
     from icl_lib.profiles import PROFILES
-    from icl_lib.training import config_from_profile, softmax_run_config
+    from icl_lib.training import config_from_profile
 
     prof = PROFILES[profile]
     for d in prof.dims:
