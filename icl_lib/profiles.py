@@ -227,7 +227,7 @@ def notebook_defaults(chapter: str) -> dict[str, object] | None:
     for i, line in enumerate(lines):
         if line.startswith("# %%") and cell is not None:
             break
-        if line.startswith("# %%") and 'tags=["parameters"]' in line:
+        if line.startswith("# %%") and '"parameters"' in line:
             cell = i + 1
     if cell is None:
         raise ValueError(f"{source} has no cell tagged parameters")

@@ -12,41 +12,90 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from icl_lib.files import atomic_write
 
-__all__ = ["Table", "write_results", "read_results", "read_book_results", "comparison_table"]
+__all__ = ["Table", "Link", "write_results", "read_results", "read_book_results", "comparison_table", "flatten",
+           "span", "metrics_table"]
 
 _VERDICT_FIELDS = {"claim", "title", "words", "source", "ours", "criterion", "setting", "verdict", "budget_dependent",
-                   "paper_budget"}
+                   "paper_budget", "paper_value", "summary"}
+
+
+@dataclass(frozen=True)
+class Link:
+    """A table cell that links to another page of the book (a path relative to the page that shows it)."""
+
+    text: str
+    href: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class Table:
     """A table shown as HTML in the book (Markdown output would reach the page as raw `|` text:
-    myst-nb renders it as CommonMark, which has no tables) and as aligned text elsewhere."""
+    myst-nb renders it as CommonMark, which has no tables) and as aligned text elsewhere. Every HTML
+    cell carries its column's name (`data-label`), so that with the class "cards" a phone shows one
+    card per row, each value labelled (book/_static/book.css)."""
 
-    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[str]], *, classes: str = "") -> None:
-        self.header, self.rows, self.classes = tuple(header), [tuple(map(str, r)) for r in rows], classes
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[object]], *, classes: str = "") -> None:
+        self.header, self.classes = tuple(header), classes
+        self.rows = [tuple(c if isinstance(c, Link) else str(c) for c in r) for r in rows]
         for row in self.rows:
             if len(row) != len(self.header):
                 raise ValueError(f"a row has {len(row)} cells for {len(self.header)} columns: {row}")
 
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, object]], columns: Mapping[str, str] | None = None,
+                     formats: Mapping[str, str] | None = None, *, float_format: str = ".4f",
+                     classes: str = "") -> Table:
+        """One row per record: `columns` maps each header to a key of the records (None: the first
+        record's keys are the headers), `formats` a key to a format spec for its value (".3f",
+        "+.3g"); other floats are shown with `float_format`, anything else with str(), and a missing
+        value (None) as "—"."""
+        records, formats = list(records), dict(formats or {})
+        columns = dict(columns) if columns is not None else {key: key for key in (records[0] if records else {})}
+
+        def cell(record: Mapping[str, object], key: str) -> str | Link:
+            if key not in record:
+                raise KeyError(f"a record has no {key!r} (it has {sorted(record)})")
+            value = record[key]
+            if value is None:
+                return "—"
+            if isinstance(value, Link):
+                return value
+            if key in formats:
+                return format(value, formats[key])
+            return format(value, float_format) if isinstance(value, float) else str(value)
+
+        return cls(tuple(columns), [[cell(r, key) for key in columns.values()] for r in records], classes=classes)
+
     def _repr_html_(self) -> str:
+        def cell(label: str, value: str | Link) -> str:
+            text = (f'<a href="{html.escape(value.href)}">{html.escape(value.text)}</a>' if isinstance(value, Link)
+                    else html.escape(value))
+            return f'<td data-label="{html.escape(label)}">{text}</td>'
+
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
+        body = "".join("<tr>" + "".join(cell(h, c) for h, c in zip(self.header, row, strict=True)) + "</tr>"
+                       for row in self.rows)
         return f'<table class="table book-table {self.classes}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
     def __repr__(self) -> str:
-        return "\n".join(" | ".join(row) for row in (self.header, *self.rows))
+        return "\n".join(" | ".join(map(str, row)) for row in (self.header, *self.rows))
 
     def markdown(self) -> str:
         """The table as MyST Markdown (for pages written as Markdown, such as the introduction).
         MyST passes raw HTML through, so text outside backticks is HTML-escaped (a parameter value
         such as '<script>' must reach the page as text); code and roles in backticks are kept."""
-        def cell(text: str) -> str:
-            parts = text.replace("\n", " ").split("`")
+        def cell(value: str | Link) -> str:
+            if isinstance(value, Link):
+                return f"[{cell(value.text)}]({value.href})"
+            parts = value.replace("\n", " ").split("`")
             parts[::2] = [html.escape(part, quote=False) for part in parts[::2]]
             return "`".join(parts).replace("|", "\\|")
 
@@ -121,3 +170,33 @@ def comparison_table(
 ) -> Table:
     """One row per quantity, the paper's statement beside ours."""
     return Table(header, rows)
+
+
+def flatten(nested: Mapping[str, object], prefix: str = "") -> dict[str, float]:
+    """Metric names from nested mappings: {"d3": {"loss": 0.2}} -> {"d3.loss": 0.2}, numbers as
+    floats (the results' flat naming scheme, see the module docstring)."""
+    flat: dict[str, float] = {}
+    for key, value in nested.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{name}.")
+        else:
+            flat[name] = float(value)
+    return flat
+
+
+def span(values: Iterable[float], spec: str = ".4f") -> str:
+    """The range of `values` for a sentence: "0.0050–0.0517", or one number when they agree at
+    `spec`, or "—" when there are none."""
+    shown = sorted({format(v, spec) for v in values}, key=float)
+    return "—" if not shown else shown[0] if len(shown) == 1 else f"{shown[0]}–{shown[-1]}"
+
+
+def metrics_table(records: Mapping[str, Mapping[str, object]]) -> Table:
+    """Every metric of every chapter's results, with the paper's value where it states one."""
+    def shown(value: object) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    return Table(("quantity", "paper", "this book", "profile"),
+                 [(f"{name}: {key}", shown(r["paper"][key]) if key in r["paper"] else "", shown(value), r["profile"])
+                  for name, r in records.items() for key, value in sorted(r["metrics"].items())])
