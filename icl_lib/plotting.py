@@ -23,16 +23,19 @@ from icl_lib.statistics import wilson_interval
 from icl_lib.tasks import Contexts, nearest_prototype
 
 __all__ = [
-    "COLUMN_WIDTH", "CLASS_COLOURS", "use_style", "plot_context", "plot_context_schematic", "plot_task_figure",
+    "COLUMN_WIDTH", "MIN_FONT_SIZE", "CLASS_COLOURS", "use_style", "plot_context", "plot_context_schematic", "plot_task_figure",
     "plot_region_uniformity", "plot_deviations", "plot_alignment_through_training", "plot_per_context_scatter",
     "plot_search_curve", "plot_loss_through_training", "plot_grid_heatmaps", "plot_weight_products",
     "plot_coefficients_through_training", "ALGORITHM_COLOURS", "plot_algorithm_counts", "plot_algorithm_coefficients",
     "plot_attention_by_closeness", "plot_dynamics_by_lr", "plot_controls", "plot_steps_across_n", "plot_gain_by_mass",
-    "plot_loss_maps", "plot_valley_profiles",
+    "plot_loss_maps", "plot_valley_profiles", "plot_steps_against_d",
 ]
 
 COLUMN_WIDTH = 6.4  # inches: at 100 dpi, with the 0.1-inch margins of a tight bounding box, within the 672-px column
 DPI = 100
+# points: the smallest text in any figure. A figure is at most about 650 CSS px wide and a phone's
+# column about 342 px, so 11 pt (15.3 px at 100 dpi) is still 8 px high there (tests/test_html.py)
+MIN_FONT_SIZE = 11
 CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 LINE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
@@ -41,7 +44,8 @@ def use_style() -> None:
     """The book's matplotlib style (and, inside IPython, twice-resolution PNGs)."""
     plt.rcParams.update({
         "figure.dpi": DPI, "savefig.dpi": DPI, "font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11,
-        "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10, "legend.title_fontsize": 10,
+        "xtick.labelsize": MIN_FONT_SIZE, "ytick.labelsize": MIN_FONT_SIZE, "legend.fontsize": MIN_FONT_SIZE,
+        "legend.title_fontsize": MIN_FONT_SIZE,
         "lines.linewidth": 1.6, "axes.spines.top": False, "axes.spines.right": False,
         "figure.constrained_layout.use": True, "axes.prop_cycle": plt.cycler(color=LINE_COLOURS),
     })
@@ -61,10 +65,16 @@ def _grid(n_panels: int, *, ncols: int = 2, panel_height: float = 2.7, **kwargs)
     ncols = max(1, min(ncols, n_panels))
     nrows = -(-n_panels // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(COLUMN_WIDTH, panel_height * nrows), squeeze=False, **kwargs)
+    _row_gap(fig)
     flat = list(axes.flat)
     for ax in flat[n_panels:]:
         ax.remove()
     return fig, flat[:n_panels]
+
+
+def _row_gap(fig) -> None:
+    """Room between rows of panels, so that a panel's title stays clear of the tick labels above it."""
+    fig.get_layout_engine().set(h_pad=0.1, hspace=0.06)
 
 
 def _title(key) -> str:
@@ -128,7 +138,7 @@ def plot_context_schematic(ax, ctx: Contexts, index: int = 0) -> None:
     x, y = ctx.x[index].cpu().numpy(), ctx.y[index].cpu().numpy()
     for point, label in zip(x, y, strict=True):
         ax.scatter(*point, s=40, color=_colour(int(label)), edgecolor="black", linewidth=0.6, zorder=4)
-        ax.annotate(str(int(label) + 1), point * 1.17, ha="center", va="center", fontsize=10, fontweight="bold",
+        ax.annotate(str(int(label) + 1), point * 1.17, ha="center", va="center", fontsize=MIN_FONT_SIZE, fontweight="bold",
                     color=_colour(int(label)))
     xq = ctx.x_query[index].cpu().numpy()
     ax.scatter(*xq, marker="*", s=240, color="white", edgecolor="black", linewidth=1, zorder=5)
@@ -182,7 +192,7 @@ def plot_deviations(names: list[str], deviations: list[float], *, tolerance: flo
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 0.42 * len(names) + 1.3))
     values = np.maximum(np.asarray(deviations, dtype=float), floor)
     ax.barh(range(len(names)), values, color="#1f77b4", left=floor)
-    ax.set_yticks(range(len(names)), [textwrap.fill(name, 30) for name in names], fontsize=9)
+    ax.set_yticks(range(len(names)), [textwrap.fill(name, 30) for name in names])
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlim(floor, 1.0)
@@ -212,6 +222,8 @@ def plot_alignment_through_training(curves: dict, *, title: str = ""):
                 top = max(top, 1.05 * float(np.nanmax(values)))
         ax.set_title(_title(key))
     axes[0].set_ylim(-0.05, top)
+    for ax in axes[::2]:
+        ax.set_ylabel("alignment metric")
     for ax in axes:
         ax.locator_params(axis="x", nbins=5)
     for ax in axes[-2:]:
@@ -228,6 +240,7 @@ def plot_per_context_scatter(pairs: dict[int, tuple[dict[str, torch.Tensor], dic
     with the y = x line and the means dotted (Figures 3-6, right). One row per d."""
     use_style()
     fig, axes = plt.subplots(len(pairs), 3, figsize=(COLUMN_WIDTH, 2.3 * len(pairs) + 0.3), squeeze=False)
+    _row_gap(fig)
     for r, (row, (d, (ours, theirs))) in enumerate(zip(axes, sorted(pairs.items()), strict=True)):
         for ax, (name, label) in zip(row, METRIC_LABELS.items(), strict=True):
             x, y = ours[name].cpu().numpy(), theirs[name].cpu().numpy()
@@ -236,8 +249,7 @@ def plot_per_context_scatter(pairs: dict[int, tuple[dict[str, torch.Tensor], dic
             ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
             ax.axvline(x.mean(), color="0.4", ls=":", lw=1)
             ax.axhline(y.mean(), color="0.4", ls=":", lw=1)
-            ax.set_title(f"d = {d}: {label}", fontsize=10)
-            ax.tick_params(labelsize=9)
+            ax.set_title(f"d = {d}: {label}")
             ax.locator_params(nbins=4)
             if r == len(pairs) - 1:
                 ax.set_xlabel(xlabel)
@@ -270,7 +282,7 @@ def plot_loss_through_training(curves: dict[int, dict[str, tuple[list[int], list
         for label, (steps, losses) in runs.items():
             ax.plot(steps, losses, label=label)
         ax.axhline(reference[d], color="black", ls="--", lw=1, label=reference_label)
-        ax.set_title((titles or {}).get(d, f"d = {d}"), fontsize=10)
+        ax.set_title((titles or {}).get(d, f"d = {d}"))
         ax.set_ylim(bottom=0)
     for ax in axes[-2:]:
         ax.set_xlabel("training step")
@@ -320,7 +332,7 @@ def plot_weight_products(steps: list[int], qk: torch.Tensor, ov: torch.Tensor, d
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
-                ax.set_title(f"step {step}", fontsize=10)
+                ax.set_title(f"step {step}")
         axes[row][0].set_ylabel(name)
         fig.colorbar(image, ax=list(axes[row]), shrink=0.9, pad=0.02)
     return fig
@@ -340,7 +352,7 @@ def plot_coefficients_through_training(curves: dict[int, tuple[list[int], torch.
             ax.axhline(reference[d][1], color=CLASS_COLOURS[1], ls="--", lw=1)
             ax.axhline(reference[d][0], color=CLASS_COLOURS[0], ls="--", lw=1, label=reference_label or None)
         ax.set_yscale("symlog", linthresh=0.1)
-        ax.set_title((titles or {}).get(d, f"d = {d}"), fontsize=10)
+        ax.set_title((titles or {}).get(d, f"d = {d}"))
     for ax in axes[-2:]:
         ax.set_xlabel("training step")
     for ax in axes[::2]:
@@ -370,7 +382,7 @@ def plot_algorithm_counts(panels: dict[str, tuple[list[int], dict[str, list[int]
                             elinewidth=0.8, capsize=2)
             bottom += np.asarray(counts[name], dtype=float)
         for x, sel in zip(pos, counts["selection"], strict=True):
-            ax.text(x, n_seeds * 1.06, f"{sel / n_seeds:.0%}", ha="center", va="bottom", fontsize=9)
+            ax.text(x, n_seeds * 1.06, f"{sel / n_seeds:.0%}", ha="center", va="bottom")
         ax.set_xticks(pos, [str(v) for v in values])
         ax.set_xlabel(title)
         ax.set_ylim(0, n_seeds * 1.2)
@@ -402,7 +414,7 @@ def plot_attention_by_closeness(panels: dict[str, tuple[np.ndarray, np.ndarray]]
     fig, axes = _grid(len(panels), panel_height=3.0)
     for ax, (title, (sims, weights)) in zip(axes, panels.items(), strict=True):
         ax.scatter(sims, weights, s=4, alpha=0.4, color="black", rasterized=True)
-        ax.set_title(textwrap.fill(title, 36), fontsize=10)
+        ax.set_title(title.replace(": ", ":\n", 1))  # who, then the values: never broken mid-value
         ax.set_xlabel(r"$\langle x_i, x_{query} \rangle$")
     axes[0].set_ylabel("attention weight of $x_i$")
     return fig
@@ -416,10 +428,11 @@ def plot_dynamics_by_lr(curves: dict[float, tuple[list[int], np.ndarray, np.ndar
     fig, axes = _grid(3, ncols=1, panel_height=2.2, sharex=True)
     top, mid, bottom = axes
     for i, (lr, (steps, c_eta, c_sigma, loss)) in enumerate(sorted(curves.items())):
-        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
-        top.plot(steps, np.clip(c_eta, 1e-2, None), color=colour, label=f"lr {lr:g}")
-        mid.plot(steps, c_sigma, color=colour)
-        bottom.plot(steps, loss, color=colour)
+        # rates still on the plateau draw the same line: dashed and in front, each stays visible
+        style = dict(color=LINE_COLOURS[i % len(LINE_COLOURS)], ls="-" if i % 2 else "--", zorder=3 + len(curves) - i)
+        top.plot(steps, np.clip(c_eta, 1e-2, None), label=f"lr {lr:g}", **style)
+        mid.plot(steps, c_sigma, **style)
+        bottom.plot(steps, loss, **style)
     top.axhline(c_eta_star, color="black", ls="--", lw=0.8, label="grid optimum")
     mid.axhline(c_sigma_star, color="black", ls="--", lw=0.8)
     top.set_yscale("log")
@@ -449,8 +462,26 @@ def plot_controls(values: dict[int, dict[str, dict[str, list[float]]]]):
                 ax.scatter(np.full(seeds.size, i) + np.linspace(-0.12, 0.12, seeds.size), seeds, s=18, color=colour, zorder=3)
                 ax.hlines(seeds.mean(), i - 0.25, i + 0.25, color=colour, lw=2)
             ax.set_xticks(range(len(values[d])), list(values[d]))
-            ax.set_title(f"d = {d}: {label}", fontsize=10)
+            ax.set_title(f"d = {d}: {label}")
             ax.set_xlim(-0.5, len(values[d]) - 0.5)
+    return fig
+
+
+def plot_steps_against_d(values: dict[str, dict[str, dict[int, float]]], *, labels: dict[str, str]):
+    """The book in one figure (the summary page): for each metric (a panel, `labels` its axis label)
+    and each step (a line, in the step's colour), its value against d; values[metric][step][d]."""
+    fig, axes = _grid(len(values), panel_height=2.8)
+    for ax, (metric, steps) in zip(axes, values.items(), strict=True):
+        for i, (step, by_d) in enumerate(steps.items()):
+            dims = sorted(by_d)
+            ax.plot(dims, [by_d[d] for d in dims], marker="o", label=step,
+                    color=STEP_COLOURS.get(step, LINE_COLOURS[i % len(LINE_COLOURS)]))
+        ax.set_xscale("log")
+        ax.set_xticks(dims, [str(d) for d in dims])
+        ax.minorticks_off()
+        ax.set_xlabel("d")
+        ax.set_ylabel(labels[metric])
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
     return fig
 
 
@@ -520,7 +551,7 @@ def plot_loss_maps(maps: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.
         ax.set_title(f"d = {d}")
     fig.colorbar(mesh, ax=axes, label="loss / minimum − 1", shrink=0.8)
     handles = {lab: h for ax in axes for h, lab in zip(*ax.get_legend_handles_labels(), strict=True)}
-    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=2, frameon=False, fontsize=9)
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=2, frameon=False)
     return fig
 
 

@@ -67,6 +67,9 @@ def _every_figure():
                                          {"trained, lr 0.003": (sigmas[:5], etas[:5])})
     yield "valley", pl.plot_valley_profiles({d: (np.logspace(1, -6, 10), list(np.linspace(0.7, 0.6, 10)), 0.6)
                                              for d in DIMS})
+    yield "steps against d", pl.plot_steps_against_d(
+        {"preds_diff": {"Eq. 1": {2: 0.01, 3: 0.005, 5: 0.03}, "Eq. 2": {2: 0.3, 3: 0.2, 5: 0.05}}},
+        labels={"preds_diff": "preds diff with the models"})
 
 
 @pytest.mark.parametrize("name, fig", list(_every_figure()), ids=lambda v: v if isinstance(v, str) else "")
@@ -78,6 +81,27 @@ def test_every_figure_fits_the_column(name, fig):
     width = struct.unpack(">I", buffer.getvalue()[16:20])[0]
     assert fig.get_size_inches()[0] <= pl.COLUMN_WIDTH
     assert width <= 672, f"{name}: {width} px"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("name, fig", list(_every_figure()), ids=lambda v: v if isinstance(v, str) else "")
+def test_no_text_is_smaller_than_a_phone_can_show(name, fig):
+    """Every visible text (titles, labels, ticks, legends, annotations) is at least MIN_FONT_SIZE,
+    the size that is still 8 px high when the figure is scaled to a phone's column."""
+    fig.canvas.draw()
+    small = {(t.get_text(), t.get_fontsize()) for t in fig.findobj(matplotlib.text.Text)
+             if t.get_visible() and t.get_text().strip() and t.get_fontsize() < pl.MIN_FONT_SIZE}
+    assert not small, f"{name}: {sorted(small)[:5]}"
+    plt.close(fig)
+
+
+def test_the_dynamics_figure_keeps_a_line_that_another_covers_visible():
+    """Rates still on the plateau draw the same curve: the neighbouring ones differ in line style,
+    and the smaller rate is drawn in front."""
+    flat = (list(range(0, 100, 10)), np.full(10, 0.01), np.zeros(10), np.full(10, 1.6))
+    fig = pl.plot_dynamics_by_lr({5e-5: flat, 1e-4: flat}, c_eta_star=10.0, c_sigma_star=1.0)
+    small, large = fig.axes[0].get_lines()[:2]
+    assert small.get_linestyle() != large.get_linestyle() and small.get_zorder() > large.get_zorder()
     plt.close(fig)
 
 
