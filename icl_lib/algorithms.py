@@ -22,18 +22,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from icl_lib.baselines import adaptive_kernel_gd_step
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
+from icl_lib.results import Table
+from icl_lib.statistics import wilson_interval
 from icl_lib.tasks import Contexts
 from icl_lib.thresholds import MAX_LOSS_FRACTION, MIN_AGREEMENT
 from icl_lib.validation import check_fraction
 
 __all__ = ["ALGORITHMS", "AlgorithmFit", "classify_algorithm", "attention_closeness_correlation", "settling_index",
-           "switched_algorithm", "BLOCKS", "block_norms"]
+           "switched_algorithm", "BLOCKS", "block_norms", "classify_members", "count_algorithms",
+           "check_attention_agrees", "labels_through_training", "attention_example",
+           "figure11_table", "off_block_share", "mirror_distances", "NEITHER_EFFECTS", "two_class_table"]
 
 ALGORITHMS = ("selection", "elimination", "neither")
 
@@ -126,3 +131,105 @@ def block_norms(weights: Weights, d: int) -> list[float]:
     scores a key by its label, the yx-block turns attended positions into logits."""
     qk, ov = weights.qk(), weights.ov()
     return [float(b.norm()) for b in (qk[:d, :d], qk[:d, d:], ov[d:, d:], ov[d:, :d])]
+
+
+def classify_members(weights: Weights, members: int, ctx: Contexts, **options: object) -> list[AlgorithmFit]:
+    """`classify_algorithm` for each of the first `members` members of an ensemble's weights, on the
+    same held-out contexts (`options`: include_query, min_agreement, max_loss_fraction)."""
+    return [classify_algorithm(weights.member(m), ctx, **options) for m in range(members)]
+
+
+def count_algorithms(fits: list[AlgorithmFit]) -> dict[str, int]:
+    """How many of `fits` learned each of ALGORITHMS."""
+    return {a: sum(f.algorithm == a for f in fits) for a in ALGORITHMS}
+
+
+def check_attention_agrees(fits: dict[object, list[AlgorithmFit]]) -> None:
+    """Guard the classification by behaviour: every selection model attends more to closer points
+    (mean closeness correlation > 0), every elimination model to further ones (< 0). Raises
+    AssertionError naming the first model where the label read off the weights disagrees."""
+    sign = {"selection": 1.0, "elimination": -1.0}
+    for key, per_seed in fits.items():
+        for m, f in enumerate(per_seed):
+            if f.algorithm in sign and not sign[f.algorithm] * f.closeness_correlation > 0:
+                raise AssertionError(f"{key}, member {m}: {f.algorithm} by its weights, but the attention's "
+                                     f"closeness correlation is {f.closeness_correlation:.3f}")
+
+
+def labels_through_training(snapshots: list, members: int, ctx: Contexts, **options: object) -> list[list[str]]:
+    """Each member's algorithm at every stored snapshot (`Run.history["snapshots"]`), on the same
+    contexts: one list of labels per member, in snapshot order."""
+    return [[classify_algorithm(Weights(*s).member(m), ctx, **options).algorithm for s in snapshots]
+            for m in range(members)]
+
+
+def attention_example(model: SelfAttention, ctx: Contexts) -> tuple[np.ndarray, np.ndarray]:
+    """What the query attends to in `ctx`: each context point's similarity <x_i, x_q> to the query
+    and the attention weight the query gives it, flattened over the contexts (chapter 7's figure)."""
+    with torch.no_grad():
+        weights = model.query_attention(ctx.tokens().to(model.W_Q.dtype))[:, : ctx.n]
+    return ctx.query_similarity().flatten().numpy(), weights.flatten().numpy()
+
+
+def figure11_table(counts: dict[tuple[int, int, int], dict[str, int]], seeds: int, *, base: tuple[int, int, int],
+                   panels: dict[str, list[tuple[int, int, int]]], low_c: tuple[int, int, int], setting: str) -> Table:
+    """Chapter 7's proportions beside what Appendix J says of Figure 11: selection (with its 95%
+    Wilson interval) and elimination / neither at the base setting, selection along each swept
+    quantity, and elimination at the lowest C against the base."""
+    share = {s: {a: c[a] / seeds for a in ALGORITHMS} for s, c in counts.items()}
+    low, high = wilson_interval(counts[base]["selection"], seeds)
+    rows = [
+        ("base (d=2, C=5, n=100): proportion of selection", "majority (Fig. 11)",
+         f"{share[base]['selection']:.0%} ({low:.0%}–{high:.0%})", setting),
+        ("base: proportion of elimination / neither", "rarer",
+         f"{share[base]['elimination']:.0%} / {share[base]['neither']:.0%}", setting),
+    ]
+    rows += [(f"selection vs {title}", "Fig. 11 bars", ", ".join(f"{s}: {share[s]['selection']:.0%}" for s in ss),
+              setting) for title, ss in panels.items()]
+    rows.append((f"elimination at C={low_c[1]} vs C={base[1]}", "more frequent when C is low",
+                 f"{share[low_c]['elimination']:.0%} vs {share[base]['elimination']:.0%}", setting))
+    return Table(("quantity", "paper", "this book", "setting"), rows)
+
+
+def off_block_share(weights: Weights, d: int) -> float:
+    """The share of the four blocks' norms (`block_norms`) in the two that Eq. 1 does not use: the
+    QK xy-block (keys scored by their label) and the OV yx-block (positions read into logits)."""
+    norms = block_norms(weights, d)
+    return (norms[1] + norms[3]) / sum(norms)
+
+
+def mirror_distances(fits: list[AlgorithmFit], ctx: Contexts, *, include_query: bool) -> list[float]:
+    """For every model with an algorithm, the preds diff between Eq. 1 at its |values| and Eq. 1 at
+    the mirrored (-c_eta, -c_sigma) (`icl_lib.beyond.mirror_preds_diff`): how different selection
+    and elimination are at those values."""
+    from icl_lib.beyond import mirror_preds_diff
+
+    return [mirror_preds_diff(ctx, abs(f.c_eta), abs(f.c_sigma), include_query=include_query)
+            for f in fits if f.algorithm != "neither"]
+
+
+NEITHER_EFFECTS = {"reproduced": "more seeds end as neither", "not reproduced": "fewer seeds end as neither",
+                   "not resolved": "not told apart from chapter 7's budget"}
+
+
+def two_class_table(fits: dict[str, list[AlgorithmFit]], shares: dict[str, list[float]],
+                    budgets: dict[str, str]) -> Table:
+    """Chapter 9's C = 2 runs, one row per change: the seeds per algorithm, the share of neither with
+    its 95% Wilson interval, and the median loss and off-Eq. 1 block share (`off_block_share`) of the
+    neither seeds and of the others."""
+    def medians(per_seed: list[AlgorithmFit], share: list[float], neither: bool) -> str:
+        chosen = [m for m, f in enumerate(per_seed) if (f.algorithm == "neither") == neither]
+        if not chosen:
+            return "—"
+        return f"{np.median([per_seed[m].loss_model for m in chosen]):.3f} / {np.median([share[m] for m in chosen]):.2f}"
+
+    def row(what: str) -> dict[str, object]:
+        counts = count_algorithms(fits[what])
+        low, high = wilson_interval(counts["neither"], len(fits[what]))
+        return {"C = 2 seeds": what, "steps × batch": budgets[what],
+                "selection / elimination / neither": " / ".join(str(counts[a]) for a in ALGORITHMS),
+                "neither, 95% interval": f"{counts['neither'] / len(fits[what]):.0%} [{low:.0%}, {high:.0%}]",
+                "neither: loss / off-Eq. 1 share": medians(fits[what], shares[what], True),
+                "others: loss / off-Eq. 1 share": medians(fits[what], shares[what], False)}
+
+    return Table.from_records(row(what) for what in fits)

@@ -31,7 +31,8 @@ from icl_lib.files import atomic_write
 from icl_lib.progress import log_line
 from icl_lib.streams import contexts_for
 
-__all__ = ["ContextSpec", "dependencies", "source_digest", "cache_key", "cached_call", "analysis_dir", "eq1_grid_search"]
+__all__ = ["ContextSpec", "dependencies", "source_digest", "cache_key", "cached_call", "analysis_dir", "eq1_grid_search",
+           "eq3_grid_search"]
 
 
 @dataclass(frozen=True)
@@ -144,3 +145,13 @@ def eq1_grid_search(spec: ContextSpec, points: int, *, include_query: bool, cach
 
     return cached_call(grid_search_adaptive, spec, *adaptive_grid(spec.d, points), include_query=include_query,
                        cache_dir=cache_dir)
+
+
+def eq3_grid_search(spec: ContextSpec, points: int, *, cache_dir: str | Path | None):
+    """The plain RBF-kernel GD step of Eq. 3 over Appendix G's grid of (eta, sigma^2) with `points`
+    per axis, on the contexts of `spec`, through the cache: (eta, sigma2, losses)."""
+    from icl_lib import paper
+    from icl_lib.baselines import grid_search_kernel_gd, log_grid
+
+    return cached_call(grid_search_kernel_gd, spec, log_grid(*paper.KERNEL_GD_ETA_EXPONENTS, points),
+                       log_grid(*paper.KERNEL_GD_SIGMA2_EXPONENTS, points), cache_dir=cache_dir)

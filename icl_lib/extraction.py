@@ -14,11 +14,13 @@ For linear attention the GD step of Eq. 2 has eta/n = a b, so eta_eff = n a b.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from icl_lib.models import Weights
 
-__all__ = ["qk_scale", "ov_scale", "shift_ov_columns", "extract_c_eta_c_sigma", "effective_eta"]
+__all__ = ["qk_scale", "ov_scale", "shift_ov_columns", "extract_c_eta_c_sigma", "effective_eta",
+           "largest_relative_deviation", "final_values"]
 
 
 def qk_scale(weights: Weights, d: int) -> torch.Tensor:
@@ -48,3 +50,15 @@ def extract_c_eta_c_sigma(weights: Weights, d: int) -> tuple[torch.Tensor, torch
 def effective_eta(weights: Weights, d: int, n: int) -> torch.Tensor:
     """The learning rate of the GD step (Eq. 2) that linear self-attention weights implement."""
     return n * qk_scale(weights, d) * ov_scale(weights, d)
+
+
+def largest_relative_deviation(values: list[tuple[float, float]]) -> float:
+    """The largest relative deviation of any (c_eta, c_sigma) in `values` (one pair per seed) from the
+    mean over seeds: the seed-to-seed spread a tolerance on the extracted values must exceed."""
+    array = np.asarray(values, dtype=float)
+    return float(np.abs(array / array.mean(0) - 1).max())
+
+
+def final_values(weights_through_training: Weights, d: int) -> tuple[float, float]:
+    """(c_eta, c_sigma) read off the last of a run's snapshots."""
+    return tuple(float(v[-1]) for v in extract_c_eta_c_sigma(weights_through_training, d))

@@ -54,6 +54,10 @@ class Run:
         model = self.model(member) if index is None else self.snapshot_model(index, member)
         return lambda ctx: model(ctx.tokens())
 
+    def loss_curve(self, member: int = 0) -> tuple[list[int], list[float]]:
+        """(steps, evaluation loss of member `member` at each), as the figures of training curves take it."""
+        return list(self.history["step"]), [float(loss[member]) for loss in self.history["eval_loss"]]
+
     def snapshot_predictors(self, member: int = 0) -> list[Callable[[Contexts], torch.Tensor]]:
         return [self.predictor(member, i) for i in range(len(self.history["step"]))]
 

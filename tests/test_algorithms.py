@@ -108,3 +108,22 @@ def test_block_norms_of_the_construction():
     """Eq. 1's construction has c_sigma I_d in the QK x-block and c_eta I_C in the OV y-block, nothing else."""
     norms = block_norms(_signed(8.0, 50.0), D2)
     assert norms == pytest.approx([50.0 * math.sqrt(D2), 0.0, 8.0 * math.sqrt(C5), 0.0], abs=1e-12)
+
+
+def test_counts_the_guard_and_figure_11s_table():
+    from icl_lib.algorithms import AlgorithmFit, check_attention_agrees, count_algorithms, figure11_table
+
+    def fit(algorithm, corr):
+        return AlgorithmFit(algorithm, 1.0, 1.0, 0.9, 0.3, 0.3, corr)
+
+    fits = [fit("selection", 0.5), fit("selection", 0.4), fit("elimination", -0.3), fit("neither", 0.0)]
+    assert count_algorithms(fits) == {"selection": 2, "elimination": 1, "neither": 1}
+    check_attention_agrees({"base": fits})
+    with pytest.raises(AssertionError, match="elimination by its weights"):
+        check_attention_agrees({"base": [fit("elimination", 0.2)]})
+    counts = {(2, 5, 100): {"selection": 15, "elimination": 3, "neither": 2},
+              (2, 2, 100): {"selection": 4, "elimination": 10, "neither": 6}}
+    table = figure11_table(counts, 20, base=(2, 5, 100), panels={"C": [(2, 2, 100), (2, 5, 100)]},
+                           low_c=(2, 2, 100), setting="s")
+    assert table.rows[0][2].startswith("75% (")
+    assert table.rows[-1] == ("elimination at C=2 vs C=5", "more frequent when C is low", "50% vs 15%", "s")
