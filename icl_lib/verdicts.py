@@ -22,13 +22,14 @@ import numpy as np
 from icl_lib import paper, thresholds
 from icl_lib.curves import strictly_decreasing
 from icl_lib.paper import CLAIMS
-from icl_lib.results import Table
+from icl_lib.results import Link, Table
 from icl_lib.statistics import fisher_p, paired_interval, wilson_interval, within_relative
 from icl_lib.validation import check_choice
 
 __all__ = [
     "REPRODUCED", "NOT_REPRODUCED", "NOT_RESOLVED", "NOT_TESTABLE", "VERDICTS", "Verdict", "verdict_table",
-    "verdict_from", "budget_share", "all_hold", "majority", "compare_proportions", "EQ1_CLOSER", "OTHER_CLOSER",
+    "verdict_from", "budget_share", "seeds_of", "claims_table", "criteria_table",
+    "all_hold", "majority", "compare_proportions", "EQ1_CLOSER", "OTHER_CLOSER",
     "CANNOT_TELL", "NOT_IDENTIFIABLE", "deciding_metrics", "compare_with_eq1", "adaptive_benefit_verdict",
     "landscape_finding", "INTERIOR", "VALLEY", "UNDECIDED", "task_verdict", "construction_verdict",
     "alignment_verdict", "extracted_d3_verdict", "extraction_works_verdict", "controls_verdict",
@@ -50,6 +51,7 @@ class Verdict:
     setting: str  # the setting and budget that produced ours
     verdict: str  # one of VERDICTS
     budget_dependent: bool = False  # True when another training budget could change the verdict
+    summary: str = ""  # `ours` in a few words, for the one-screen list of claims ("": ours is short)
 
     def __post_init__(self) -> None:
         check_choice("claim", self.claim, tuple(CLAIMS))
@@ -71,10 +73,15 @@ class Verdict:
     def paper_budget(self) -> str:
         return CLAIMS[self.claim].budget
 
+    @property
+    def paper_value(self) -> str:
+        return CLAIMS[self.claim].paper_value
+
     def as_record(self) -> dict[str, object]:
         """The record written to a chapter's results: the paper's words, source and budget included."""
         return asdict(self) | {"title": self.title, "words": self.words, "source": self.source,
-                               "paper_budget": self.paper_budget}
+                               "paper_budget": self.paper_budget, "paper_value": self.paper_value,
+                               "summary": self.summary or self.ours}
 
 
 class _VerdictTable(Table):
@@ -121,6 +128,14 @@ def budget_share(record: dict[str, object]) -> str:
     if found:
         return f"{found.group(1)} of the paper's {found.group(2)} × {found.group(3)}"
     return "—" if not record["budget_dependent"] else "see the chapter"
+
+
+def seeds_of(record: dict[str, object]) -> str:
+    """The seeds behind a verdict record, as its setting states them ("3 seeds per d", "seed 0",
+    "seeds 0..3"), or "—" where it names none (no training)."""
+    found = re.search(r"\b(\d+ seeds?(?:\(s\))?(?: per \w+)?|seeds? [0-9.]+(?:\.\.\d+)?|seeds from \d+)",
+                      str(record["setting"]))
+    return found.group(1) if found else "—"
 
 
 def verdict_from(holds: bool | None, *, contrary: bool | None = None) -> str:
@@ -208,9 +223,12 @@ def task_verdict(checks: dict[int, dict[str, float]], uniformity_p: dict[int, Se
              for d, c in checks.items()]
     ours = "; ".join(f"d={d}: {c['min_per_class']}–{c['max_per_class']} per class, in region {c['frac_in_region']:.4f}, "
                      f"smallest KS p {min(uniformity_p[d]):.2g}" for d, c in checks.items())
+    failing = [d for d, held in zip(checks, holds, strict=True) if not held]
+    summary = (f"every check passes at d = {', '.join(map(str, checks))}" if not failing
+               else f"fails at d = {', '.join(map(str, failing))}")
     return Verdict("task", ours, f"at every d: {points_per_class} points per class, every point and query in its region, "
                    f"uniform query classes (χ² p > {alpha:g}) and uniform points within a region (every KS p > {alpha:g})",
-                   setting, all_hold(holds))
+                   setting, all_hold(holds), summary=summary)
 
 
 def construction_verdict(claim: str, deviations: dict[str, float], *, tolerance: float, setting: str) -> Verdict:
@@ -219,7 +237,7 @@ def construction_verdict(claim: str, deviations: dict[str, float], *, tolerance:
     worst = max(deviations.values()) if deviations else math.nan
     ours = "; ".join(f"{name}: {value:.1e}" for name, value in deviations.items())
     return Verdict(claim, ours, f"largest difference of predicted probabilities < {tolerance:.0e}", setting,
-                   verdict_from(worst < tolerance if deviations else None))
+                   verdict_from(worst < tolerance if deviations else None), summary=f"largest difference {worst:.1e}")
 
 
 def alignment_verdict(claim: str, final: dict[int, dict[str, float | Sequence[float]]],
@@ -248,8 +266,15 @@ def alignment_verdict(claim: str, final: dict[int, dict[str, float | Sequence[fl
         criteria.append(f"d={d}: " + (f"cos sim > {min_cos:.4f}, " if min_cos is not None else "")
                         + f"preds diff < {max_diff:.4f}")
     note = f"; cos sim not checked where no bound is given: {skipped}" if skipped else ""
+    failing = [d for d, held in zip(final, holds, strict=True) if not held]
+    diffs = [x for f in final.values() for x in values(f, "preds_diff")]
+    cosines = [x for d, f in final.items() if tolerances[d][0] is not None for x in values(f, "cos_sim")]
+    summary = (f"preds diff ≤ {max(diffs, default=math.nan):.3f}"
+               + (f", cos sim ≥ {min(cosines):.4f}" if cosines else "") + "; "
+               + ("closer than the yardstick at every d" if not failing
+                  else f"not closer at d = {', '.join(map(str, failing))}"))
     return Verdict(claim, "; ".join(ours), f"alignment with {step}, every seed closer than {reference} is: "
-                   + "; ".join(criteria) + note, setting, all_hold(holds), budget_dependent=True)
+                   + "; ".join(criteria) + note, setting, all_hold(holds), budget_dependent=True, summary=summary)
 
 
 def extracted_d3_verdict(c_eta: float, c_sigma: float, *, setting: str, claim: str = "extracted_d3",
@@ -269,8 +294,9 @@ def extraction_works_verdict(at_extracted: dict[str, float], off: dict[str, floa
     holds = at_extracted["cos_sim"] > off["cos_sim"] and at_extracted["preds_diff"] < off["preds_diff"]
     ours = (f"extracted: cos sim {at_extracted['cos_sim']:.4f}, preds diff {at_extracted['preds_diff']:.4f}; "
             f"off: cos sim {off['cos_sim']:.4f}, preds diff {off['preds_diff']:.4f}")
+    summary = f"preds diff {at_extracted['preds_diff']:.4f} at the extracted values, {off['preds_diff']:.4f} off"
     return Verdict("extraction_works", ours, "at the extracted values a higher cos sim and a lower preds diff than at "
-                   "the slightly-off values", setting, verdict_from(holds), budget_dependent=True)
+                   "the slightly-off values", setting, verdict_from(holds), budget_dependent=True, summary=summary)
 
 
 def controls_verdict(outcomes: dict[int, dict[str, str]], *, setting: str,
@@ -287,7 +313,12 @@ def controls_verdict(outcomes: dict[int, dict[str, str]], *, setting: str,
     criterion = (f"at every d, for every simpler step, the {confidence:.0%} paired t-interval over seeds of its preds diff "
                  "or cos sim minus Eq. 1's lies on Eq. 1's side of 0 (and none on the other's); where the two steps "
                  "differ from each other less than the models differ from either, they cannot be told apart")
-    return Verdict("adaptive_not_simpler", ours, criterion, setting, verdict, budget_dependent=True)
+    by_outcome: dict[str, list[int]] = {}
+    for d, per_d in outcomes.items():
+        worst = next((o for o in (OTHER_CLOSER, CANNOT_TELL, NOT_IDENTIFIABLE) if o in per_d.values()), EQ1_CLOSER)
+        by_outcome.setdefault(worst, []).append(d)
+    summary = "; ".join(f"{o} at d = {', '.join(map(str, ds))}" for o, ds in by_outcome.items())
+    return Verdict("adaptive_not_simpler", ours, criterion, setting, verdict, budget_dependent=True, summary=summary)
 
 
 def dynamics_by_d_verdict(final: dict[int, tuple[float, float]], *, setting: str) -> Verdict:
@@ -297,8 +328,11 @@ def dynamics_by_d_verdict(final: dict[int, tuple[float, float]], *, setting: str
     sigma_falls = strictly_decreasing([final[d][1] for d in dims])
     eta_rises = strictly_decreasing([-final[d][0] for d in dims])
     ours = "; ".join(f"d={d}: ({final[d][0]:.3g}, {final[d][1]:.3g})" for d in dims)
+    summary = (f"(c_η, c_σ) from ({final[dims[0]][0]:.3g}, {final[dims[0]][1]:.3g}) at d = {dims[0]} to "
+               f"({final[dims[-1]][0]:.3g}, {final[dims[-1]][1]:.3g}) at d = {dims[-1]}") if dims else ours
     return Verdict("dynamics_by_d", ours, "over the dimensions trained, c_σ strictly decreasing and c_η strictly increasing in d",
-                   setting, verdict_from(None if sigma_falls is None else sigma_falls and eta_rises), budget_dependent=True)
+                   setting, verdict_from(None if sigma_falls is None else sigma_falls and eta_rises), budget_dependent=True,
+                   summary=summary)
 
 
 def flattens_earlier_verdict(flat_step: dict[float, float | None], *, criterion: str, setting: str) -> Verdict:
@@ -352,8 +386,9 @@ def not_converged_verdict(final_c_eta: dict[float, float], region: dict[str, flo
     ours = ("; ".join(f"lr {lr:g}: {value:.4g}" for lr, value in sorted(final_c_eta.items()))
             + f"; near-optimal c_η in [{low:.4g}, {high:.4g}]")
     holds = all(value < low for value in final_c_eta.values()) if final_c_eta else None
+    summary = f"final c_η {', '.join(f'{v:.4g}' for _, v in sorted(final_c_eta.items()))}; near-optimal from {low:.4g}"
     return Verdict("d10_not_converged", ours, "every final c_η below the c_η range where Eq. 1's loss is within 0.1% of its "
-                   "grid minimum", setting, verdict_from(holds), budget_dependent=True)
+                   "grid minimum", setting, verdict_from(holds), budget_dependent=True, summary=summary)
 
 
 def grid_optimum_verdict(optima: Sequence[float], region: dict[str, float], *, setting: str) -> Verdict:
@@ -372,7 +407,7 @@ def grid_optimum_verdict(optima: Sequence[float], region: dict[str, float], *, s
             f"the first: c_η in [{region['x_low']:.4g}, {region['x_high']:.4g}])")
     return Verdict("d10_grid_optimum", ours, f"the range of the grid optima meets [{low:,.0f}, {high:,.0f}] "
                    f"(~{paper.D10_GRID_C_ETA:,.0f} to one significant figure, widened by one grid step)", setting,
-                   verdict_from(holds))
+                   verdict_from(holds), summary=f"c_η* {', '.join(f'{v:,.0f}' for v in optima)} on {len(optima)} set(s)")
 
 
 def selection_majority_verdict(counts: dict[tuple[int, int, int], tuple[int, int]], *, setting: str) -> Verdict:
@@ -389,7 +424,7 @@ def selection_majority_verdict(counts: dict[tuple[int, int, int], tuple[int, int
                    f"(95% interval {low:.0%}–{high:.0%}); per (d, C, n): {per}",
                    "pooled over Figure 11's settings, the Wilson 95% interval of the share of selection above 1/2 "
                    "(below: not reproduced; containing it: not resolved)", setting, majority(selection, seeds),
-                   budget_dependent=True)
+                   budget_dependent=True, summary=f"{selection} of {seeds} runs ({low:.0%}–{high:.0%})")
 
 
 def elimination_low_c_verdict(low: tuple[int, int, int], base: tuple[int, int, int], *, setting: str) -> Verdict:
@@ -418,9 +453,13 @@ def adaptive_benefit_verdict(labels: dict[int, str], gains: dict[int, tuple[floa
     verdict = (NOT_REPRODUCED if found & {"does not matter", "hurts"} else REPRODUCED if found == {"matters"}
                else NOT_RESOLVED)
     ours = "; ".join(f"d={d}: {gains[d][0]:+.4f} [{gains[d][1]:+.4f}, {gains[d][2]:+.4f}] {labels[d]}" for d in labels)
+    by_label: dict[str, list[int]] = {}
+    for d, label in labels.items():
+        by_label.setdefault(label, []).append(d)
+    summary = "; ".join(f"{label} at d = {', '.join(map(str, ds))}" for label, ds in by_label.items())
     return Verdict("adaptive_benefits", ours, f"at every d, the 95% interval of the held-out loss gain over Eq. 3 "
                    f"above {threshold:.0%} of Eq. 1's loss (inside ±{threshold:.0%} or below: not reproduced)",
-                   setting, verdict)
+                   setting, verdict, summary=summary)
 
 
 INTERIOR, VALLEY, UNDECIDED = "an interior optimum", "a valley that falls to the linear step", "cannot tell"
@@ -447,3 +486,23 @@ def landscape_finding(per_set: Sequence[dict[str, object]], *, reference_loss: f
     if all(-margin < low and high < margin for low, high in gains):
         return VALLEY
     return UNDECIDED
+
+
+def claims_table(records: Sequence[dict[str, object]]) -> Table:
+    """Every claim on one screen (the introduction): the verdict, the claim, what the paper shows
+    or states, what this build found (its summary), the share of the paper's budget and the seeds
+    behind ours, and a link to the chapter. Cells carry their column's name, so on a phone each claim
+    becomes a card."""
+    return Table.from_records(
+        ({"verdict": v["verdict"], "claim": v["title"], "the paper": v["paper_value"], "this book": v["summary"],
+          "budget; seeds": "no training" if seeds_of(v) == budget_share(v) == "—"
+          else f"{budget_share(v)}; {seeds_of(v)}",
+          "ch.": Link(str(v["chapter"])[:2], f"../executed/{v['chapter']}.html")} for v in records),
+        classes="cards claims")
+
+
+def criteria_table(records: Sequence[dict[str, object]]) -> Table:
+    """Every claim's criterion beside the paper's budget (the reproduction notes), as cards on a phone."""
+    return Table(("claim (source)", "chapter", "criterion", "the paper's budget"),
+                 [(f"{v['title']} ({v['source']})", str(v["chapter"])[:2], v["criterion"], v["paper_budget"])
+                  for v in records], classes="cards")

@@ -397,3 +397,19 @@ def test_samples_apart_needs_significance_and_size():
     small = [v + 0.3 for v in base]  # significant but 3% apart
     assert samples_apart(small, base, tolerance=0.05) is False
     assert samples_apart([10.0, 10.5], base, tolerance=0.01) is False  # too few to test
+
+
+def test_summaries_seeds_and_the_claims_table_say_what_was_found_in_few_words():
+    from icl_lib.verdicts import alignment_verdict, claims_table, construction_verdict, seeds_of
+
+    final = {3: {"cos_sim": [0.99, 0.98], "preds_diff": [0.01, 0.02]}, 5: {"cos_sim": [0.9], "preds_diff": [0.2]}}
+    v = alignment_verdict("softmax_learns_eq1", final, {3: (0.95, 0.05), 5: (0.95, 0.05)},
+                          setting="3000 steps × 1024 (0.075% of the paper's 2,000,000 × 2048), 2 seeds per d")
+    record = v.as_record()
+    assert record["summary"] == "preds diff ≤ 0.200, cos sim ≥ 0.9000; not closer at d = 5"
+    assert record["paper_value"].startswith("cos sim → 1") and seeds_of(record) == "2 seeds per d"
+    proof = construction_verdict("prop_3_1", {"Prop. 3.1": 2e-16}, tolerance=1e-12, setting="512 contexts").as_record()
+    table = claims_table([record | {"chapter": "04_softmax"}, proof | {"chapter": "02_proofs"}])
+    assert table.rows[0][4] == "0.075% of the paper's 2,000,000 × 2048; 2 seeds per d"
+    assert table.rows[1][3:5] == ("largest difference 2.0e-16", "no training")
+    assert str(table.rows[1][5]) == "02" and table.rows[1][5].href == "../executed/02_proofs.html"
