@@ -28,7 +28,7 @@
 # > sampling. The query is sampled from the same distribution, by first choosing a class
 # > $y_{\text{query}}$ uniformly and then sampling $\mathbf{x}_{\text{query}}$ uniformly from its region.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "book"  # smoke (tests, seconds) | book (the published book) | paper
 results_path = None  # key numbers; None: results/01_task.json in the book's tree
 seed = 0  # seed of every data set (icl_lib.streams names each set's purpose)
@@ -39,19 +39,17 @@ dims = [2, 3, 5, 10]  # dimensions d whose task is checked
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 
+from icl_lib.chapter import record_results, set_up
 from icl_lib.plotting import plot_region_uniformity, plot_task_figure
-from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
-from icl_lib.results import Table, comparison_table, write_results
+from icl_lib.results import Table, comparison_table
 from icl_lib.streams import contexts_for, stream_seed
 from icl_lib.task_checks import region_uniformity, task_checks
 from icl_lib.tasks import candidate_counts
 from icl_lib.thresholds import TASK_ALPHA
 from icl_lib.verdicts import task_verdict, verdict_table
 
-results_path, _, overrides = chapter_outputs("01_task", globals())
-prof = check_parameters(
-    profile=profile, results_path=results_path, seed=seed, C=C, n=n, dims=dims
-)
+ch = set_up("01_task", globals())
+prof = ch.profile
 print(
     f"profile={prof.name}: {prof.n_task_checks} contexts per d, "
     f"{prof.n_uniformity} points per uniformity test"
@@ -77,7 +75,7 @@ print(
 # short keeps drawing from its own stream (redrawing the prototypes would bias the task against
 # contexts with a small region). For $d = 2$ a region is an arc, sampled directly by its angle.
 
-# %%
+# %% tags=["hide-input"]
 ctx2 = contexts_for("figure", 4, n=n, d=2, C=C, seed=seed)
 ctx3 = contexts_for("figure", 4, n=n, d=3, C=C, seed=seed)
 examples = contexts_for(
@@ -87,7 +85,7 @@ tokens = ctx3.tokens()
 print(f"tokens X: {tuple(tokens.shape)} = (B, n+1, d+C)")
 print("query row [x_query, 0]:", tokens[0, -1].numpy().round(3))
 
-# %% mystnb={"figure": {"caption": "Paper Figure 1, regenerated. a) Two small contexts (d = 2, C = 3, n = 6) as the model meets them: each point carries its class, the query's class (?) is to be predicted; the arcs show the class regions and the dashed arrows the prototypes, both hidden from the model. The query lies at almost the same place in both contexts but belongs to another class in each. b), c) One full context with C = 5, n = 100 for d = 2 and d = 3: arrows are the prototypes $\\mathbf{z}_c$, dots the context points coloured by class, the star is the query, coloured by its true class.", "name": "fig-task-contexts"}, "image": {"alt": "Four panels. Top: two small contexts on the unit circle, coloured arcs for the class regions, points labelled with their class and a query star marked with a question mark. Bottom: a full context with 100 points for d = 2 on the circle and for d = 3 on the sphere, prototypes drawn as arrows."}}
+# %% mystnb={"figure": {"caption": "Paper Figure 1, regenerated. a) Two small contexts (d = 2, C = 3, n = 6) as the model meets them: each point carries its class, the query's class (?) is to be predicted; the arcs show the class regions and the dashed arrows the prototypes, both hidden from the model. The query lies at almost the same place in both contexts but belongs to another class in each. b), c) One full context with C = 5, n = 100 for d = 2 and d = 3: arrows are the prototypes $\\mathbf{z}_c$, dots the context points coloured by class, the star is the query, coloured by its true class.", "name": "fig-task-contexts"}, "image": {"alt": "Four panels. Top: two small contexts on the unit circle, coloured arcs for the class regions, points labelled with their class and a query star marked with a question mark. Bottom: a full context with 100 points for d = 2 on the circle and for d = 3 on the sphere, prototypes drawn as arrows."}} tags=["hide-input"]
 fig = plot_task_figure(ctx2, ctx3, index=0, examples=examples)
 plt.show()
 
@@ -103,7 +101,7 @@ plt.show()
 # The checks sample in float64: in float32 (what training uses) a point within about $10^{-7}$ of
 # a region's edge can round across it, which matters to an exactness check, not to learning.
 
-# %%
+# %% tags=["hide-input"]
 checks = {
     d: task_checks(
         contexts_for("checks", prof.n_task_checks, n=n, d=d, C=C, seed=seed)
@@ -130,7 +128,7 @@ Table(
     ],
 )
 
-# %%
+# %% tags=["hide-input"]
 for d, c in checks.items():
     assert c["min_per_class"] == c["max_per_class"] == n // C, (
         f"d={d}: classes are not balanced"
@@ -152,7 +150,7 @@ for d, c in checks.items():
 # class with that of plain rejection sampling (i.i.d. uniform points kept when they fall in the
 # class), by a two-sample Kolmogorov–Smirnov test, for the context points and for the queries.
 
-# %%
+# %% tags=["hide-input"]
 uniformity = {
     d: region_uniformity(
         d,
@@ -180,7 +178,7 @@ for d in dims:
         f"queries {query_uniformity[d][2]:.2f}"
     )
 
-# %% mystnb={"figure": {"caption": "Empirical CDFs of $\\langle \\mathbf{x}, \\mathbf{z}_c \\rangle$ for the points of one class region (fixed prototypes): this book's sampler (solid) and plain rejection sampling (dashed). The curves coincide; the KS p-values are in the titles.", "name": "fig-task-uniformity"}, "image": {"alt": "Four panels, one per dimension, each with the empirical distribution functions of this sampler (solid) and of plain rejection sampling (dashed)."}}
+# %% mystnb={"figure": {"caption": "Empirical CDFs of $\\langle \\mathbf{x}, \\mathbf{z}_c \\rangle$ for the points of one class region (fixed prototypes): this book's sampler (solid) and plain rejection sampling (dashed). The curves coincide; the KS p-values are in the titles.", "name": "fig-task-uniformity"}, "image": {"alt": "Four panels, one per dimension, each with the empirical distribution functions of this sampler (solid) and of plain rejection sampling (dashed)."}} tags=["hide-input"]
 fig = plot_region_uniformity(
     {d: u[0] for d, u in uniformity.items()},
     {d: u[1] for d, u in uniformity.items()},
@@ -188,7 +186,7 @@ fig = plot_region_uniformity(
 )
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 for d in dims:
     uniform = uniformity[d][2] > TASK_ALPHA and query_uniformity[d][2] > TASK_ALPHA
     print(
@@ -211,7 +209,7 @@ for d in dims:
 # below repeats the uniformity check on the *smallest* region, and the table counts the
 # candidates per context with and without the mirrors (same prototypes and query classes).
 
-# %%
+# %% tags=["hide-input"]
 smallest = {
     d: region_uniformity(
         d,
@@ -251,7 +249,7 @@ for d in dims:
         )
     )
 
-# %%
+# %% tags=["hide-input"]
 for d in dims:
     print(
         f"d={d}: uniform in the smallest region (KS p > {TASK_ALPHA:g}): "
@@ -268,7 +266,7 @@ for d, (plain, mirrored) in candidates.items():
 # The paper states the construction, not measured numbers; the table lists what it prescribes
 # beside what we measured, with the number of contexts behind each of ours.
 
-# %%
+# %% tags=["hide-input"]
 rows = [
     (
         f"d={d}: points per class",
@@ -314,7 +312,7 @@ comparison_table(rows)
 # `icl_lib.verdicts.task_verdict`; `tests/test_verdicts.py` feeds it unbalanced, misplaced and
 # non-uniform samples, which it must reject).
 
-# %%
+# %% tags=["hide-input"]
 verdicts = [
     task_verdict(
         checks,
@@ -349,17 +347,6 @@ paper_values = {f"d{d}.points_per_class": n // C for d in dims} | {
     f"d{d}.frac_in_region": 1.0 for d in dims
 }
 settings = {"seed": seed, "C": C, "n": n, "dims": dims, **prof.as_dict()}
-_ = write_results(
-    results_path,
-    chapter="01_task",
-    profile=profile,
-    settings=settings,
-    metrics=metrics,
-    paper=paper_values,
-    verdicts=verdicts,
-    overrides=overrides,
-)
-print(
-    f"wrote {len(metrics)} metrics and {len(verdicts)} verdict to "
-    f"{relative_to_book(results_path)}"
+record_results(
+    ch, settings=settings, metrics=metrics, paper=paper_values, verdicts=verdicts
 )

@@ -30,7 +30,7 @@
 #
 # and reports the largest difference of the predicted probabilities.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "book"  # smoke (tests, seconds) | book (the published book) | paper
 results_path = None  # key numbers; None: results/02_proofs.json in the book's tree
 seed = 0  # seed of the contexts ("proofs" data set) and the random coefficients
@@ -46,6 +46,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from icl_lib.baselines import adaptive_kernel_gd_step, gd_step, kernel_gd_step
+from icl_lib.chapter import record_results, set_up
 from icl_lib.explicit import (
     adaptive_learning_rate,
     explicit_functional_gd_step,
@@ -55,21 +56,12 @@ from icl_lib.kernels import LinearKernel, PolynomialKernel, RBFKernel
 from icl_lib.metrics import max_prob_deviation
 from icl_lib.models import SelfAttention
 from icl_lib.plotting import plot_deviations
-from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
-from icl_lib.results import comparison_table, write_results
+from icl_lib.results import Table, comparison_table
 from icl_lib.streams import contexts_for, stream_seed
-from icl_lib.validation import check_positive_float
 from icl_lib.verdicts import construction_verdict, verdict_table
 
-results_path, _, overrides = chapter_outputs("02_proofs", globals())
-prof = check_parameters(
-    profile=profile, results_path=results_path, seed=seed, d=d, C=C, n=n
-)
-if check_positive_float("tolerance", tolerance) >= 1e-6:
-    raise ValueError(
-        f"tolerance={tolerance} must be in (0, 1e-6): "
-        "this chapter checks float64 agreement"
-    )
+ch = set_up("02_proofs", globals())
+prof = ch.profile
 ctx = contexts_for(
     "proofs", prof.n_proof_contexts, n=n, d=d, C=C, seed=seed
 )  # float64
@@ -91,8 +83,9 @@ print(
 # pairwise differences (transformer vs explicit step, explicit step vs closed form, transformer
 # vs closed form).
 
-# %%
+# %% tags=["hide-input"]
 deviations: dict[str, dict[str, float]] = {}
+pending = []  # equivalences checked since the last table
 
 
 def record(
@@ -106,7 +99,14 @@ def record(
         "explicit vs closed form": max_prob_deviation(explicit, closed),
         "SA vs closed form": max_prob_deviation(transformer, closed),
     }
-    print(f"{name}: largest deviation {max(deviations[name].values()):.1e}")
+    pending.append(name)
+
+
+def recorded():
+    """The equivalences checked since the last table, with their deviations."""
+    rows = [{"equivalence": k} | deviations[k] for k in pending]
+    pending.clear()
+    return Table.from_records(rows, float_format=".1e")
 
 
 # %% [markdown]
@@ -122,7 +122,7 @@ def record(
 # and the weights $W_Q^\top W_K = \operatorname{diag}(I_d, 0)$, $W_V^\top W_O = \operatorname{diag}(0, \frac{\eta}{n} I_C)$
 # make linear self-attention compute it.
 
-# %%
+# %% tags=["hide-input"]
 linear_sa = SelfAttention.constructed("linear", d, C, eta=eta, n=n)
 record(
     "Prop. 3.1 (linear SA, Eq. 2)",
@@ -130,6 +130,7 @@ record(
     explicit_gd_step(ctx, eta),
     gd_step(ctx, eta),
 )
+recorded()
 
 # %% [markdown]
 # ## Proposition 3.2: kernel self-attention implements one GD step in feature space (Appendix C)
@@ -145,7 +146,7 @@ record(
 # ($\varphi = \text{id}$) and the polynomial kernels $(\langle \mathbf{x}, \mathbf{x}'\rangle + c)^p$,
 # whose feature map is the $p$-fold tensor power of $[\mathbf{x}, \sqrt{c}]$ ($(d+1)^p$ features).
 
-# %%
+# %% tags=["hide-input"]
 for kernel in (
     LinearKernel(),
     PolynomialKernel(degree=2, c=1.0),
@@ -160,6 +161,7 @@ for kernel in (
         explicit_gd_step(ctx, eta, kernel.feature_map),
         kernel_gd_step(ctx, eta, kernel),
     )
+recorded()
 
 # %% [markdown]
 # ## Appendix C.1: functional gradient descent in an infinite-dimensional RKHS
@@ -173,7 +175,7 @@ for kernel in (
 # $\langle \sum_m g_m k(\mathbf{x}_m,\cdot), \sum_m h_m k(\mathbf{x}_m,\cdot) \rangle_{\mathcal{H}} = \mathbf{g}^\top K \mathbf{h}$.
 # Nothing in this computation uses the claim $\nabla E_{\mathbf{x}} = k(\mathbf{x}, \cdot)$.
 
-# %%
+# %% tags=["hide-input"]
 for sigma2 in (0.5, 2.0):
     rbf = RBFKernel(sigma2=sigma2)
     kernel_sa = SelfAttention.constructed("kernel", d, C, kernel=rbf, eta=eta, n=n)
@@ -183,6 +185,7 @@ for sigma2 in (0.5, 2.0):
         explicit_functional_gd_step(ctx, eta, rbf),
         kernel_gd_step(ctx, eta, rbf),
     )
+recorded()
 
 # %% [markdown]
 # ## Equation 1: softmax self-attention implements a context-adaptive RBF-kernel GD step (Appendix D)
@@ -201,7 +204,7 @@ for sigma2 in (0.5, 2.0):
 # $e^{c_\sigma/\sqrt{d+C}}$, its label being $\mathbf{0}$). Both variants are checked; the explicit
 # step is the functional RBF step above with the learning rate $\eta(X)$ of the same variant.
 
-# %%
+# %% tags=["hide-input"]
 sigma2 = math.sqrt(d + C) / c_sigma
 for include_query in (True, False):
     softmax_sa = SelfAttention.constructed(
@@ -216,12 +219,13 @@ for include_query in (True, False):
         explicit_functional_gd_step(ctx, eta_x, RBFKernel(sigma2)),
         adaptive_kernel_gd_step(ctx, c_eta, c_sigma, include_query=include_query),
     )
+recorded()
 
 # %% [markdown]
 # These checks can fail: the two query variants are different functions, and comparing the
 # transformer of one with the closed form of the other gives a visible difference.
 
-# %%
+# %% tags=["hide-input"]
 mismatch = max_prob_deviation(
     SelfAttention.constructed("softmax", d, C, c_eta=c_eta, c_sigma=c_sigma)(
         tokens
@@ -243,7 +247,7 @@ assert mismatch > 1e3 * tolerance, (
 # The largest difference of the predicted probabilities, over the contexts and classes, for each
 # pair of the three computations (`n_proof_contexts` contexts in float64).
 
-# %%
+# %% tags=["hide-input"]
 names = list(deviations)
 worst = [max(v.values()) for v in deviations.values()]
 pairs = ("SA vs explicit", "explicit vs closed form", "SA vs closed form")
@@ -253,11 +257,11 @@ rows = [
 ]
 comparison_table(rows, header=("equivalence", "paper", *pairs))
 
-# %% mystnb={"figure": {"caption": "Largest difference of the predicted probabilities between the transformer with constructed weights, the explicit autograd gradient step and the closed form, for each equivalence of Section 3 (worst of the three pairs), on a log scale; the dashed line is float64 machine epsilon, the dotted line the tolerance of the check.", "name": "fig-proofs-deviations"}, "image": {"alt": "Horizontal bar chart on a logarithmic axis of the largest deviation of each equivalence, with float64 machine epsilon and the tolerance of the check marked by vertical lines."}}
+# %% mystnb={"figure": {"caption": "Largest difference of the predicted probabilities between the transformer with constructed weights, the explicit autograd gradient step and the closed form, for each equivalence of Section 3 (worst of the three pairs), on a log scale; the dashed line is float64 machine epsilon, the dotted line the tolerance of the check.", "name": "fig-proofs-deviations"}, "image": {"alt": "Horizontal bar chart on a logarithmic axis of the largest deviation of each equivalence, with float64 machine epsilon and the tolerance of the check marked by vertical lines."}} tags=["hide-input"]
 fig = plot_deviations(names, worst, tolerance=tolerance)
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 held = sum(w < tolerance for w in worst)
 print(f"{held} of {len(names)} equivalences hold to < {tolerance:.0e}")
 
@@ -269,7 +273,7 @@ print(f"{held} of {len(names)} equivalences hold to < {tolerance:.0e}")
 # We check this on the same contexts: the rank correlation between $\eta(X)$ and the number of
 # context points within angle $\pi/4$ of the query should be negative.
 
-# %%
+# %% tags=["hide-input"]
 from scipy.stats import spearmanr
 
 near = (ctx.query_similarity() > math.cos(math.pi / 4)).sum(-1)
@@ -291,7 +295,7 @@ print(
 # the tolerance (`icl_lib.verdicts.construction_verdict`; a test feeds it a deviating case). The
 # mismatch check above shows the same comparison detects a wrong construction.
 
-# %%
+# %% tags=["hide-input"]
 setting = f"{ctx.batch_size} contexts, d={d}, C={C}, n={n}, float64"
 groups = {
     "prop_3_1": "Prop. 3.1",
@@ -331,17 +335,10 @@ settings = {
     "tolerance": tolerance,
     **prof.as_dict(),
 }
-_ = write_results(
-    results_path,
-    chapter="02_proofs",
-    profile=profile,
+record_results(
+    ch,
     settings=settings,
     metrics=metrics,
     paper=paper_values,
     verdicts=verdicts,
-    overrides=overrides,
-)
-print(
-    f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to "
-    f"{relative_to_book(results_path)}"
 )

@@ -37,7 +37,7 @@
 # either way. For softmax attention it changes Eq. 1's normaliser, and chapters 4–9 follow the
 # evidence of chapter 5 there.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "book"  # smoke (tests) | book (published) | paper (200k steps, App. G)
 results_path = None  # key numbers; None: results/03_linear_vs_gd.json in the book
 runs_dir = None  # trained runs, cached by full config; None: runs/ in the book
@@ -60,6 +60,7 @@ import matplotlib.pyplot as plt
 
 from icl_lib import paper
 from icl_lib.baselines import gd_step, line_search_gd, log_grid
+from icl_lib.chapter import record_results, set_up
 from icl_lib.chapter_runs import linear_controls, linear_vs_gd
 from icl_lib.extraction import effective_eta
 from icl_lib.metrics import (
@@ -72,30 +73,17 @@ from icl_lib.plotting import (
     plot_per_context_scatter,
     plot_search_curve,
 )
-from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
-from icl_lib.results import comparison_table, write_results
+from icl_lib.results import Table, comparison_table
 from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_each
 from icl_lib.thresholds import OFF_RATIO_C_ETA
-from icl_lib.training import budget_against_paper, resolve_device
-from icl_lib.validation import check_positive_int
+from icl_lib.training import budget_against_paper
 from icl_lib.verdicts import alignment_verdict, verdict_table
 
-results_path, runs_dir, overrides = chapter_outputs("03_linear_vs_gd", globals())
-prof = check_parameters(
-    profile=profile,
-    results_path=results_path,
-    runs_dir=runs_dir,
-    seed=seed,
-    C=C,
-    n=n,
-    dims=dims,
-    steps=steps,
-    batch_size=batch_size,
-    scheduler=scheduler,
-)
-device = resolve_device(device)
-dims = list(dims or prof.dims)
+# %% tags=["hide-input"]
+ch = set_up("03_linear_vs_gd", globals())
+prof, runs_dir, device = ch.profile, ch.runs_dir, ch.device
+dims, n_seeds = ch.dims, ch.control_seeds
 chapter = dict(
     dims=dims,
     C=C,
@@ -107,8 +95,6 @@ chapter = dict(
     include_query=include_query,
 )
 configs = linear_vs_gd(prof, **chapter)
-n_seeds = prof.control_seeds if control_seeds is None else control_seeds
-check_positive_int("control_seeds", n_seeds, minimum=1)
 control_configs = (
     linear_controls(prof, control_seeds=n_seeds, **chapter) if n_seeds > 1 else {}
 )
@@ -133,16 +119,19 @@ print(
 # With `scheduler` set (e.g. `-p scheduler tcp://host:8786`), the runs train as tasks of a Dask
 # cluster that shares the run cache ({doc}`../book/rerun`), and the chapter then reads them.
 
-# %%
+# %% tags=["hide-input"]
 runs = train_each(configs, runs_dir=runs_dir, scheduler=scheduler, device=device)
 extra = train_each(
     control_configs, runs_dir=runs_dir, scheduler=scheduler, device=device
 )
-for d, run in runs.items():
-    print(
-        f"d={d:>2}: eval loss {run.history['eval_loss'][0][0]:.3f} -> "
-        f"{run.history['eval_loss'][-1][0]:.3f}"
-    )
+Table.from_records(
+    {
+        "d": d,
+        "eval loss at step 0": r.loss_curve()[1][0],
+        "at the end": r.loss_curve()[1][-1],
+    }
+    for d, r in runs.items()
+)
 
 # %% [markdown]
 # ## The GD step and its line search
@@ -157,7 +146,7 @@ for d, run in runs.items():
 # the mean of its off-diagonal entries, which the softmax ignores), the model computes a GD step
 # with $\eta_{\text{eff}} = n\,a\,b$ (Appendix B's construction has $a = 1$, $b = \eta/n$).
 
-# %%
+# %% tags=["hide-input"]
 grid = log_grid(*paper.GD_ETA_EXPONENTS, paper.GRID_POINTS)
 search = {
     d: line_search_gd(
@@ -167,13 +156,16 @@ search = {
 }
 eta_star = {d: s[0] for d, s in search.items()}
 eta_eff = {d: float(effective_eta(runs[d].weights, d, n)[0]) for d in dims}
-for d in dims:
-    print(
-        f"d={d:>2}: line-searched eta {eta_star[d]:7.2f}   "
-        f"extracted eta_eff {eta_eff[d]:7.2f}"
-    )
+Table.from_records(
+    {
+        "d": d,
+        "line-searched η*": eta_star[d],
+        "η_eff read off the model": eta_eff[d],
+    }
+    for d in dims
+)
 
-# %% mystnb={"figure": {"caption": "Line search of the GD step's η (solid: mean cross-entropy on the search contexts; dashed: its minimum) and the η read off the trained linear self-attention (dotted), for each d.", "name": "fig-linear-eta"}, "image": {"alt": "Line plot of the search loss against the learning rate eta on a log axis, one curve per dimension, with dashed lines at each minimum and dotted lines at the eta read off the trained model."}}
+# %% mystnb={"figure": {"caption": "Line search of the GD step's η (solid: mean cross-entropy on the search contexts; dashed: its minimum) and the η read off the trained linear self-attention (dotted), for each d.", "name": "fig-linear-eta"}, "image": {"alt": "Line plot of the search loss against the learning rate eta on a log axis, one curve per dimension, with dashed lines at each minimum and dotted lines at the eta read off the trained model."}} tags=["hide-input"]
 fig = plot_search_curve({d: (grid, search[d][1], eta_eff[d]) for d in dims})
 plt.show()
 
@@ -183,9 +175,11 @@ plt.show()
 # Following Von Oswald et al. (2023), on $N = 100$ contexts: the prediction difference
 # $\|\hat{\mathbf{y}}^{\text{TR}} - \hat{\mathbf{y}}^{\text{GD}}\|$, and the cosine similarity and the
 # norm of the difference of the sensitivities $\partial \hat{y}_j / \partial \mathbf{x}_{\text{query}}$,
-# averaged over classes $j$, computed for the weights saved at every evaluation step.
+# averaged over classes $j$, computed for the weights saved at every evaluation step. Equal
+# predictors have a preds diff of 0, a cos sim of 1 and a model diff of 0; look for the three
+# curves heading there once the loss has dropped, and for where each one levels off.
 
-# %%
+# %% tags=["hide-input"]
 align_ctx = {
     d: contexts_for("align", prof.n_align, n=n, d=d, C=C, seed=seed) for d in dims
 }
@@ -203,14 +197,18 @@ curves = {
 final = {
     d: {name: values[-1] for name, values in curves[d][1].items()} for d in dims
 }
-for d in dims:
-    print(
-        f"d={d:>2}: preds diff {final[d]['preds_diff']:.4f}, "
-        f"cos sim {final[d]['cos_sim']:.4f}, "
-        f"model diff {final[d]['model_diff']:.4f}"
-    )
 
-# %% mystnb={"figure": {"caption": "Paper Figures 3a (d = 5) and 5, left (d = 2, 3, 10), regenerated: alignment of the trained linear self-attention with the line-searched GD step through training, for C = 5, n = 100.", "name": "fig-linear-alignment"}, "image": {"alt": "Four panels, one per dimension, of the prediction difference, cosine similarity and model difference through training."}}
+# %% [markdown]
+# Where training ends, per d:
+
+# %% tags=["hide-input"]
+Table.from_records(
+    {"d": d, "preds diff": f["preds_diff"], "cos sim": f["cos_sim"]}
+    | {"model diff": f["model_diff"]}
+    for d, f in final.items()
+)
+
+# %% mystnb={"figure": {"caption": "Paper Figures 3a (d = 5) and 5, left (d = 2, 3, 10), regenerated: alignment of the trained linear self-attention with the line-searched GD step through training, for C = 5, n = 100.", "name": "fig-linear-alignment"}, "image": {"alt": "Four panels, one per dimension, of the prediction difference, cosine similarity and model difference through training."}} tags=["hide-input"]
 fig = plot_alignment_through_training(curves)
 plt.show()
 
@@ -221,7 +219,7 @@ plt.show()
 # and entropy (x-axis) against the GD step's (y-axis). Points on the line $y = x$ mean the two
 # algorithms agree context by context, not just on average.
 
-# %%
+# %% tags=["hide-input"]
 eval_ctx = {
     d: contexts_for("heldout", prof.n_eval, n=n, d=d, C=C, seed=seed) for d in dims
 }
@@ -237,7 +235,7 @@ mean_loss = {
     for d, (sa, gd) in pairs.items()
 }
 
-# %% mystnb={"figure": {"caption": "Paper Figures 3b–d (d = 5) and 5, right (d = 2, 3, 10), regenerated: per-context loss, probability of the correct class and entropy of the trained linear self-attention (x) and of the GD step (y) on held-out contexts; the black line is y = x, dotted lines the means.", "name": "fig-linear-scatter"}, "image": {"alt": "Grid of scatter plots, one row per dimension and one column per metric (loss, probability of the correct class, entropy): trained linear self-attention against the GD step, with the diagonal y = x."}}
+# %% mystnb={"figure": {"caption": "Paper Figures 3b–d (d = 5) and 5, right (d = 2, 3, 10), regenerated: per-context loss, probability of the correct class and entropy of the trained linear self-attention (x) and of the GD step (y) on held-out contexts; the black line is y = x, dotted lines the means.", "name": "fig-linear-scatter"}, "image": {"alt": "Grid of scatter plots, one row per dimension and one column per metric (loss, probability of the correct class, entropy): trained linear self-attention against the GD step, with the diagonal y = x."}} tags=["hide-input"]
 fig = plot_per_context_scatter(pairs)
 plt.show()
 
@@ -245,7 +243,7 @@ plt.show()
 # The verdict rests on every seed trained: the chapter's run and `control_seeds - 1` more per d,
 # each with its own initialisation and its own stream of training data.
 
-# %%
+# %% tags=["hide-input"]
 per_seed = {d: {m: [final[d][m]] for m in ("preds_diff", "cos_sim")} for d in dims}
 for d, run in extra.items():
     for member in range(len(run.config.seeds)):
@@ -256,6 +254,8 @@ for d, run in extra.items():
         )
         per_seed[d]["preds_diff"].append(a.preds_diff)
         per_seed[d]["cos_sim"].append(a.cos_sim)
+
+# %% tags=["hide-input"]
 comparison_table(
     [
         (
@@ -275,7 +275,7 @@ comparison_table(
 # $0.70\,\eta^*$ is: a lower preds diff and a higher cos sim than that step's, per d
 # (`icl_lib.thresholds`). The table shows the yardstick beside the model.
 
-# %%
+# %% tags=["hide-input"]
 off = {
     d: alignment(
         lambda c, d=d: gd_step(c, eta_star[d] * OFF_RATIO_C_ETA),
@@ -296,7 +296,7 @@ comparison_table(
     header=("d", "GD at 0.70 η*: preds diff / cos sim", "trained model"),
 )
 
-# %%
+# %% tags=["hide-input"]
 setting = (
     f"{budget_against_paper(cfg, paper.LINEAR_STEPS)}, lr {cfg.lr} {cfg.schedule}, "
     f"{n_seeds} seed(s) per d; N = {prof.n_align} contexts"
@@ -317,7 +317,7 @@ print(f"{verdict.claim}: {verdict.verdict}")
 # The paper reports these results as figures (no numbers in the text): cosine similarity
 # converging to 1, low prediction and sensitivity differences, per-context points on $y = x$.
 
-# %%
+# %% tags=["hide-input"]
 setting = (
     f"{cfg.steps} steps × {cfg.batch_size}, lr {cfg.lr} {cfg.schedule}, seed {seed}"
 )
@@ -359,7 +359,7 @@ comparison_table(rows)
 # budget too small for that, the verdict says "not reproduced"; the build checks the verdict each
 # profile is expected to get (`icl_lib.expected`), not the chapter.
 
-# %%
+# %% tags=["hide-input"]
 verdict_table([verdict])
 
 # %% tags=["hide-input"]
@@ -378,6 +378,8 @@ for d in dims:
         f"d{d}.loss_sa": mean_loss[d][0],
         f"d{d}.loss_gd": mean_loss[d][1],
     }
+
+# %% tags=["hide-input"]
 settings = {
     "seed": seed,
     "C": C,
@@ -389,16 +391,9 @@ settings = {
     "n_eval": prof.n_eval,
     "n_align": prof.n_align,
 }
-_ = write_results(
-    results_path,
-    chapter="03_linear_vs_gd",
-    profile=profile,
+record_results(
+    ch,
     settings=settings,
     metrics=metrics,
     verdicts=[verdict],
-    overrides=overrides,
-)
-print(
-    f"wrote {len(metrics)} metrics and 1 verdict to "
-    f"{relative_to_book(results_path)}"
 )

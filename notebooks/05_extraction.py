@@ -29,7 +29,7 @@
 #
 # This chapter reuses chapter 4's trained runs (the run cache), for both query variants.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "book"  # smoke (tests) | book (published) | paper (2M steps, App. G)
 results_path = None  # key numbers; None: results/05_extraction.json in the book
 runs_dir = None  # trained runs, cached by full config; None: runs/ in the book
@@ -45,65 +45,36 @@ device = "auto"  # cpu | cuda | auto
 scheduler = None  # None: train here; "local[:K]" or a Dask address (tcp://...)
 
 # %% tags=["hide-input"]
-import textwrap
+
 
 import matplotlib.pyplot as plt
-import numpy as np
-from IPython.display import display
 
-from icl_lib import paper
-from icl_lib.analysis_cache import (
-    ContextSpec,
-    analysis_dir,
-    eq1_grid_search,
-)
-from icl_lib.baselines import (
-    adaptive_kernel_gd_step,
-)
+from icl_lib import comparison, paper, plotting
+from icl_lib import verdicts as rules
+from icl_lib.analysis_cache import ContextSpec, eq1_grid_search
+from icl_lib.baselines import adaptive_kernel_gd_step
+from icl_lib.chapter import record_results, say, set_up
 from icl_lib.chapter_runs import controls, extraction
-from icl_lib.extraction import extract_c_eta_c_sigma
-from icl_lib.metrics import alignment, alignment_through_training
-from icl_lib.plotting import (
-    plot_alignment_through_training,
-    plot_coefficients_through_training,
-    plot_weight_products,
+from icl_lib.extraction import (
+    extract_c_eta_c_sigma,
+    final_values,
+    largest_relative_deviation,
 )
-from icl_lib.profiles import chapter_outputs, check_parameters, relative_to_book
+from icl_lib.metrics import alignment_through_training
 from icl_lib.readings import (
     INCLUDE_QUERY,
     VARIANTS,
     closer_variant,
     log_distance_to_paper,
 )
-from icl_lib.results import Table, comparison_table, write_results
+from icl_lib.results import Table, comparison_table
 from icl_lib.streams import contexts_for
 from icl_lib.sweep import train_each
-from icl_lib.training import budget_against_paper, budget_text, resolve_device
-from icl_lib.verdicts import (
-    dynamics_by_d_verdict,
-    extracted_d3_verdict,
-    extraction_works_verdict,
-    verdict_table,
-)
+from icl_lib.training import budget_against_paper, budget_text
 
-results_path, runs_dir, overrides = chapter_outputs("05_extraction", globals())
-prof = check_parameters(
-    profile=profile,
-    results_path=results_path,
-    runs_dir=runs_dir,
-    seed=seed,
-    C=C,
-    n=n,
-    dims=dims,
-    figure_d=figure_d,
-    steps=steps,
-    batch_size=batch_size,
-    scheduler=scheduler,
-)
-device = resolve_device(device)
-dims = list(dims or prof.dims)
-if figure_d not in dims:
-    raise ValueError(f"figure_d={figure_d} must be one of dims={dims}")
+# %% tags=["hide-input"]
+ch = set_up("05_extraction", globals())
+prof, runs_dir, device, dims = ch.profile, ch.runs_dir, ch.device, ch.dims
 configs = extraction(
     prof, dims=dims, C=C, n=n, seed=seed, steps=steps, batch_size=batch_size, lr=lr
 )
@@ -125,7 +96,7 @@ print(
 # not change (`tests/test_baselines.py` checks this, and that the extraction recovers constructed
 # values exactly, also after such a shift).
 
-# %%
+# %% tags=["hide-input"]
 through = {
     key: (r.history["step"], *extract_c_eta_c_sigma(r.snapshot_weights(), key[0]))
     for key, r in runs.items()
@@ -134,15 +105,23 @@ final = {
     key: (float(c_eta[-1]), float(c_sigma[-1]))
     for key, (_, c_eta, c_sigma) in through.items()
 }
-Table(
-    ("d", "query variant", "extracted c_η", "extracted c_σ"),
-    [
-        (str(d), f"include_query={iq}", f"{c_eta:.3f}", f"{c_sigma:.3f}")
-        for (d, iq), (c_eta, c_sigma) in final.items()
-    ],
+ends = [final[(d, INCLUDE_QUERY)] for d in (dims[0], dims[-1])]
+say(
+    "ch05_range",
+    "({:.3g}, {:.3g}) at d = {} to ({:.3g}, {:.3g}) at d = {}".format(
+        *ends[0], dims[0], *ends[1], dims[-1]
+    ),
+)
+Table.from_records(
+    {"d": d, "query variant": f"include_query={iq}", "extracted c_η": c_eta}
+    | {"extracted c_σ": c_sigma}
+    for (d, iq), (c_eta, c_sigma) in final.items()
 )
 
 # %% [markdown]
+# In the book's reading the values move with d from {glue:text}`ch05_range`. The paper reads
+# $(7.15, 31.07)$ at $d = 3$ after 2,000,000 steps; the claims below say how close ours come.
+#
 # ## Which reading of Figure 2 is the paper's?
 #
 # Does the query token attend to itself? The paper's only numbers for a trained softmax model are
@@ -163,66 +142,68 @@ Table(
 # agrees is printed here and written to the results; the build checks it at the `book` profile
 # (`icl_lib.expected`), and `tests/test_readings.py` in CI.
 
-# %%
-# chapter 4's search at d = 3, from the analysis cache
+# %% tags=["hide-input"]
+search = ContextSpec(
+    "search", prof.n_search, n=n, d=3, C=C, seed=seed
+)  # chapter 4's
 grid_optima = {
     iq: eq1_grid_search(
-        ContextSpec("search", prof.n_search, n=n, d=3, C=C, seed=seed),
-        prof.grid_points,
-        include_query=iq,
-        cache_dir=analysis_dir(runs_dir),
+        search, prof.grid_points, include_query=iq, cache_dir=ch.cache_dir
     )[:2]
     for iq in VARIANTS
 }
 by_grid = closer_variant(grid_optima)
-by_training = (
-    closer_variant({iq: final[(3, iq)] for iq in VARIANTS}) if 3 in dims else None
-)
-display(
-    Table(
-        (
-            "query variant",
-            "grid optimum (c_η, c_σ)",
-            "its log-distance",
-            "trained",
-        ),
-        [
-            (
-                f"include_query={iq}",
-                f"({grid_optima[iq][0]:.2f}, {grid_optima[iq][1]:.2f})",
-                f"{log_distance_to_paper(*grid_optima[iq]):.3f}",
-                f"({final[(3, iq)][0]:.2f}, {final[(3, iq)][1]:.2f})"
-                if 3 in dims
-                else "d = 3 not trained",
-            )
-            for iq in VARIANTS
-        ],
-    )
-)
-print(
-    f"closer to ({paper.C_ETA_D3}, {paper.C_SIGMA_D3}):\n"
-    f"  by the grid optima: include_query={by_grid}\n"
-    f"  by the trained models: include_query={by_training}\n"
-    f"the book's reading: include_query={INCLUDE_QUERY}"
-)
+trained_d3 = {iq: final[(3, iq)] for iq in VARIANTS} if 3 in dims else {}
+by_training = closer_variant(trained_d3) if trained_d3 else None
 best = INCLUDE_QUERY
 
 # %% [markdown]
+# Each variant's grid optimum and trained values at $d = 3$, with the log-distance of the grid
+# optimum to the paper's values (smaller is closer):
+
+
+# %% tags=["hide-input"]
+def values(pair):
+    return "({:.2f}, {:.2f})".format(*pair) if pair else "d = 3 not trained"
+
+
+say(
+    "ch05_readings",
+    f"by the grid optima include_query={by_grid}; by the trained models "
+    f"include_query={by_training}; the book's reading is "
+    f"include_query={INCLUDE_QUERY}",
+)
+Table.from_records(
+    {
+        "query variant": f"include_query={iq}",
+        "grid optimum (c_η, c_σ)": values(grid_optima[iq]),
+    }
+    | {"its log-distance": log_distance_to_paper(*grid_optima[iq])}
+    | {"trained": values(trained_d3.get(iq))}
+    for iq in VARIANTS
+)
+
+# %% [markdown]
+# Closer to the paper's $(7.15, 31.07)$: {glue:text}`ch05_readings`.
+#
 # ## The weights through training (paper Figure 7)
 #
 # $W_Q^\top W_K$ and $W_O W_V$ (the value-to-output map acting on column vectors; the paper's notation
 # switches between it and $W_V^\top W_O$) at a few evaluation steps, in the book's reading. The construction of Appendix D has $c_\sigma I_d$ in the $x$-block of the first and
-# $c_\eta I_C$ in the $y$-block of the second (black lines separate the blocks).
+# $c_\eta I_C$ in the $y$-block of the second (black lines separate the blocks). Look for a
+# diagonal growing in the $x$-block of $W_Q^\top W_K$ (that is $c_\sigma$) and for the $y$-block of
+# $W_O W_V$ turning into a scaled identity up to a constant per column (that is $c_\eta$), while
+# the other blocks stay near zero.
 
-# %%
+# %% tags=["hide-input"]
 run = runs[(figure_d, best)]
 T = len(run.history["step"])
 picks = sorted({0, T // 8, T // 4, T // 2, T - 1})
 w = run.snapshot_weights()  # (T, D, D) each
 qk, ov = w.qk()[picks], w.ov()[picks]
 
-# %% mystnb={"figure": {"caption": "Paper Figure 7, regenerated: $W_Q^\\top W_K$ (top) and $W_O W_V$ (bottom) of the softmax self-attention through training, d = 3, C = 5, n = 100 (one colour scale per row, red positive, blue negative).", "name": "fig-extraction-weights"}, "image": {"alt": "Two rows of small matrix heat maps at five training steps, W_Q^T W_K on top and W_O W_V below, with one colour bar per row and lines separating the x- and y-blocks."}}
-fig = plot_weight_products(
+# %% mystnb={"figure": {"caption": "Paper Figure 7, regenerated: $W_Q^\\top W_K$ (top) and $W_O W_V$ (bottom) of the softmax self-attention through training, d = 3, C = 5, n = 100 (one colour scale per row, red positive, blue negative).", "name": "fig-extraction-weights"}, "image": {"alt": "Two rows of small matrix heat maps at five training steps, W_Q^T W_K on top and W_O W_V below, with one colour bar per row and lines separating the x- and y-blocks."}} tags=["hide-input"]
+fig = plotting.plot_weight_products(
     [run.history["step"][i] for i in picks], qk, ov, figure_d
 )
 plt.show()
@@ -235,45 +216,44 @@ plt.show()
 # $c_\eta = 5, c_\sigma = 25$ against the extracted $7.15, 31.07$; we apply the same ratios
 # ($5/7.15$, $25/31.07$) to our final extracted values, since our values differ from the paper's.
 
-# %%
+# %% tags=["hide-input"]
 align_ctx = contexts_for("align", prof.n_align, n=n, d=figure_d, C=C, seed=seed)
 steps_fig, c_eta_t, c_sigma_t = through[(figure_d, best)]
 predictors = run.snapshot_predictors()
-at_extracted = [
-    alignment(
-        p,
-        lambda c, a=float(a), b=float(b): adaptive_kernel_gd_step(
-            c, a, b, include_query=best
-        ),
-        align_ctx,
-    )
-    for p, a, b in zip(predictors, c_eta_t, c_sigma_t, strict=True)
-]
-extracted_curve = {
-    name: [getattr(r, name) for r in at_extracted]
-    for name in ("preds_diff", "cos_sim", "model_diff")
-}
+at_each = [(float(a), float(b)) for a, b in zip(c_eta_t, c_sigma_t, strict=True)]
+extracted_curve = comparison.alignment_at_values(
+    predictors, at_each, align_ctx, include_query=best
+)
+read = final[(figure_d, best)]
 off = (
-    final[(figure_d, best)][0] * paper.C_ETA_D3_OFF / paper.C_ETA_D3,
-    final[(figure_d, best)][1] * paper.C_SIGMA_D3_OFF / paper.C_SIGMA_D3,
+    read[0] * paper.C_ETA_D3_OFF / paper.C_ETA_D3,
+    read[1] * paper.C_SIGMA_D3_OFF / paper.C_SIGMA_D3,
 )
 off_curve = alignment_through_training(
     predictors,
     lambda c: adaptive_kernel_gd_step(c, *off, include_query=best),
     align_ctx,
 )
-at_end = {
-    "extracted": extracted_curve,
-    f"off ({off[0]:.2f}, {off[1]:.2f})": off_curve,
-}
-for label, curve in at_end.items():
-    print(
-        f"final, {label} values: preds diff {curve['preds_diff'][-1]:.4f}, "
-        f"cos sim {curve['cos_sim'][-1]:.4f}"
-    )
 
-# %% mystnb={"figure": {"caption": "Paper Figure 8, regenerated (d = 3): alignment of the trained softmax self-attention with Eq. 1 a) at the values extracted at each step, b) at fixed values off by the paper's ratios.", "name": "fig-extraction-alignment"}, "image": {"alt": "Two panels of alignment metrics through training: at the values extracted at each step, and at values slightly off."}}
-fig = plot_alignment_through_training(
+# %% [markdown]
+# At the end of training. Look for a lower preds diff and a higher cos sim at the extracted values
+# than at the values off by the paper's ratios:
+
+# %% tags=["hide-input"]
+Table.from_records(
+    {
+        "Eq. 1 at": label,
+        "preds diff": curve["preds_diff"][-1],
+        "cos sim": curve["cos_sim"][-1],
+    }
+    for label, curve in {
+        "the extracted values": extracted_curve,
+        "({:.2f}, {:.2f}), off".format(*off): off_curve,
+    }.items()
+)
+
+# %% mystnb={"figure": {"caption": "Paper Figure 8, regenerated (d = 3): alignment of the trained softmax self-attention with Eq. 1 a) at the values extracted at each step, b) at fixed values off by the paper's ratios.", "name": "fig-extraction-alignment"}, "image": {"alt": "Two panels of alignment metrics through training: at the values extracted at each step, and at values slightly off."}} tags=["hide-input"]
+fig = plotting.plot_alignment_through_training(
     {
         "a) extracted values": (steps_fig, extracted_curve),
         "b) values slightly off": (steps_fig, off_curve),
@@ -286,8 +266,10 @@ plt.show()
 #
 # The values read off the weights at every evaluation step, for each d.
 
-# %% mystnb={"figure": {"caption": "Paper Figure 9, regenerated: $c_\\sigma$ and $c_\\eta$ read off the softmax self-attention through training (the book's reading: the query does not attend to itself), for C = 5, n = 100 and each d.", "name": "fig-extraction-dynamics"}, "image": {"alt": "Four panels, one per dimension, of c_sigma and c_eta read off the weights through training, on a symmetric log axis."}}
-fig = plot_coefficients_through_training({d: through[(d, best)] for d in dims})
+# %% mystnb={"figure": {"caption": "Paper Figure 9, regenerated: $c_\\sigma$ and $c_\\eta$ read off the softmax self-attention through training (the book's reading: the query does not attend to itself), for C = 5, n = 100 and each d.", "name": "fig-extraction-dynamics"}, "image": {"alt": "Four panels, one per dimension, of c_sigma and c_eta read off the weights through training, on a symmetric log axis."}} tags=["hide-input"]
+fig = plotting.plot_coefficients_through_training(
+    {d: through[(d, best)] for d in dims}
+)
 plt.show()
 
 # %% [markdown]
@@ -308,37 +290,30 @@ plt.show()
 # None is asserted: at a budget too small, a verdict says so. The build compares them with the
 # verdicts expected at its profile (`icl_lib.expected`).
 
-# %%
+# %% tags=["hide-input"]
 seed_values = []
-if 3 in dims:
-    spread_cfg = controls(
-        prof,
-        dims=[3],
-        C=C,
-        n=n,
-        seed=seed,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
+if 3 in dims:  # chapter 4's control seeds at d = 3, read from the run cache
+    chapter = dict(
+        dims=[3], C=C, n=n, seed=seed, steps=steps, batch_size=batch_size, lr=lr
     )
-    ctl = train_each(
-        spread_cfg, runs_dir=runs_dir, scheduler=scheduler, device=device
-    )[3]
+    (ctl,) = train_each(
+        controls(prof, **chapter),
+        runs_dir=runs_dir,
+        scheduler=scheduler,
+        device=device,
+    ).values()
     seed_values = [final[(3, best)]] + [
-        tuple(
-            float(v[-1]) for v in extract_c_eta_c_sigma(ctl.snapshot_weights(m), 3)
-        )
+        final_values(ctl.snapshot_weights(m), 3)
         for m in range(len(ctl.config.seeds))
     ]
-    values = np.array(seed_values)
-    seed_spread = float(np.abs(values / values.mean(0) - 1).max())
+    seed_spread = largest_relative_deviation(seed_values)
     print(
         "d=3, (c_η, c_σ) per seed: "
-        + ", ".join(f"({a:.2f}, {b:.2f})" for a, b in seed_values)
+        + ", ".join("({:.2f}, {:.2f})".format(*v) for v in seed_values)
         + f"\nlargest deviation from their mean: {seed_spread:.1%}"
     )
 
-# %%
+# %% tags=["hide-input"]
 setting = (
     budget_against_paper(
         [runs[(d, best)].config for d in dims], paper.SOFTMAX_STEPS
@@ -348,39 +323,38 @@ setting = (
 )
 verdicts = []
 if 3 in dims:
-    verdicts.append(extracted_d3_verdict(*final[(3, best)], setting=setting))
+    verdicts.append(rules.extracted_d3_verdict(*final[(3, best)], setting=setting))
 verdicts += [
-    extraction_works_verdict(
+    rules.extraction_works_verdict(
         {k: v[-1] for k, v in extracted_curve.items()},
         {k: v[-1] for k, v in off_curve.items()},
         setting=f"d={figure_d}; {setting}; N = {prof.n_align} contexts",
     ),
-    dynamics_by_d_verdict({d: final[(d, best)] for d in dims}, setting=setting),
+    rules.dynamics_by_d_verdict(
+        {d: final[(d, best)] for d in dims}, setting=setting
+    ),
 ]
-for v in verdicts:
-    print(f"{v.claim}: {v.verdict}")
-    print(textwrap.fill(v.ours, 80, initial_indent="  ", subsequent_indent="  "))
+say("ch05_verdicts", "; ".join(f"{v.title}: {v.verdict}" for v in verdicts))
 
 # %% [markdown]
+# In this build: {glue:text}`ch05_verdicts`.
+#
 # ## Paper vs this book
 #
 # For $d = 3$ the paper extracts $c_\eta = 7.15$, $c_\sigma = 31.07$ after 2,000,000 steps. Beside
 # them: our extracted values for both query variants and the grid optimum of Eq. 1 of the same
 # variant (the budget-free evidence above).
 
-# %%
+# %% tags=["hide-input"]
 trained = f"{budget}, lr {cfg.lr} {cfg.schedule}, seed {seed}"
+grid = f"{trained}; grid: {prof.n_search} search contexts"
+said = f"({paper.C_ETA_D3}, {paper.C_SIGMA_D3}) extracted, 2M steps"
 rows = [
     (
         f"d=3: (c_eta, c_sigma), include_query={iq}",
-        f"({paper.C_ETA_D3}, {paper.C_SIGMA_D3}) extracted, 2M steps",
-        (
-            f"extracted ({final[(3, iq)][0]:.2f}, {final[(3, iq)][1]:.2f}); "
-            if 3 in dims
-            else ""
-        )
-        + f"grid ({grid_optima[iq][0]:.2f}, {grid_optima[iq][1]:.2f})",
-        f"{trained}; grid: {prof.n_search} search contexts",
+        said,
+        f"extracted {values(trained_d3.get(iq))}; grid {values(grid_optima[iq])}",
+        grid,
     )
     for iq in VARIANTS
 ]
@@ -388,7 +362,7 @@ rows += [
     (
         f"d={d}: final (c_eta, c_sigma), include_query={best}",
         "Fig. 9",
-        f"({final[(d, best)][0]:.2f}, {final[(d, best)][1]:.2f})",
+        values(final[(d, best)]),
         setting,
     )
     for d in dims
@@ -399,8 +373,8 @@ comparison_table(rows)
 # %% [markdown]
 # ## Verdicts
 
-# %%
-verdict_table(verdicts)
+# %% tags=["hide-input"]
+rules.verdict_table(verdicts)
 
 # %% tags=["hide-input"]
 metrics = {
@@ -428,6 +402,8 @@ for iq in VARIANTS:
         f"d3.include_query_{iq}.grid_c_eta": grid_optima[iq][0],
         f"d3.include_query_{iq}.grid_c_sigma": grid_optima[iq][1],
     }
+
+# %% tags=["hide-input"]
 paper_values = (
     {"d3.c_eta_extracted": paper.C_ETA_D3, "d3.c_sigma_extracted": paper.C_SIGMA_D3}
     if 3 in dims
@@ -446,17 +422,10 @@ settings = {
     "n_search": prof.n_search,
     "include_query_reading": INCLUDE_QUERY,
 }
-_ = write_results(
-    results_path,
-    chapter="05_extraction",
-    profile=profile,
+record_results(
+    ch,
     settings=settings,
     metrics=metrics,
     paper=paper_values,
     verdicts=verdicts,
-    overrides=overrides,
-)
-print(
-    f"wrote {len(metrics)} metrics and {len(verdicts)} verdicts to "
-    f"{relative_to_book(results_path)}"
 )

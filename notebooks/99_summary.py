@@ -30,7 +30,7 @@
 # build must produce is declared outside the chapters, in `icl_lib.expected`, and checked by
 # `make book`.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "book"  # the profile every chapter of this build must have run with
 results_dir = None  # the chapters' results files; None: results/ in the book's tree
 chapters = [
@@ -49,13 +49,17 @@ chapters = [
 from collections import Counter
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 from IPython.display import HTML, Markdown
 
+from icl_lib.chapter import say
+from icl_lib.comparison import steps_by_d
 from icl_lib.files import atomic_write
+from icl_lib.plotting import plot_steps_against_d
 from icl_lib.profiles import PROFILES, output_path
-from icl_lib.results import Table, read_book_results
+from icl_lib.results import metrics_table, read_book_results
 from icl_lib.validation import check_choice
-from icl_lib.verdicts import VERDICTS, budget_share, verdict_table
+from icl_lib.verdicts import VERDICTS, claims_table, criteria_table, verdict_table
 
 check_choice("profile", profile, tuple(PROFILES))
 results_dir = output_path(results_dir, "results")
@@ -64,53 +68,62 @@ verdicts = [
     v | {"chapter": name} for name, r in records.items() for v in r["verdicts"]
 ]
 tally = Counter(v["verdict"] for v in verdicts)
+checked = f"{len(records)} chapters, profile {profile!r}: {len(verdicts)} claims"
 print(
-    f"{len(records)} chapters, profile {profile!r}: "
-    f"{len(verdicts)} claims checked:\n"
+    checked
+    + " checked:\n"
     + ", ".join(f"{tally[v]} {v}" for v in VERDICTS if tally[v])
 )
 
 # %% [markdown]
-# ## The claims, verdict first
+# ## The book in one figure
+#
+# Chapter 4's trained softmax models against the three one-step algorithms, each at its own
+# optimum, per d (from `results/04_softmax_vs_kernel_gd.json`; mean over the control seeds). Look
+# for where the lines of Eq. 1, Eq. 3 and Eq. 2 separate and where they draw together: where the
+# steps themselves coincide, no model can tell them apart. Chapter 4's paired comparison over seeds
+# finds, in this build: {glue:text}`summary_controls`.
 
-# %%
+# %% mystnb={"figure": {"caption": "The trained softmax self-attention of chapter 4 against Eq. 1 (context-adaptive kernel GD), Eq. 3 (kernel GD with a fixed rate) and Eq. 2 (linear GD), each at its own optimum, against d: preds diff and cos sim of the sensitivities between the models and each step, and the held-out loss of each step beside the models' own (mean over the control seeds).", "name": "fig-summary-steps"}, "image": {"alt": "Three panels against d on a log axis: preds diff, cos sim and held-out loss, one line each for Eq. 1, Eq. 3 and Eq. 2, and for the trained models in the loss panel."}} tags=["hide-input"]
+labels = {
+    "preds_diff": "preds diff with the models",
+    "cos_sim": "cos sim with the models",
+    "loss": "held-out loss",
+}
+if "04_softmax_vs_kernel_gd" in records:
+    ch4 = records["04_softmax_vs_kernel_gd"]
+    fig = plot_steps_against_d(
+        steps_by_d(ch4["metrics"], ch4["settings"]["dims"]), labels=labels
+    )
+    plt.show()
+controls = [v["summary"] for v in verdicts if v["claim"] == "adaptive_not_simpler"]
+say("summary_controls", controls[0] if controls else "not run in this build")
+
+# %% [markdown]
+# ## The claims, verdict first
+#
+# Each row: the verdict (and whether another training budget could change it), the paper's words
+# and where they stand, what this build computed, and the rule that decided it with our setting
+# beside the paper's.
+
+# %% tags=["hide-input"]
 verdict_table(verdicts, chapter=True)
 
 # %% [markdown]
-# The introduction shows the same verdicts in short, and the reproduction notes every criterion;
-# this cell writes both.
+# The introduction shows the same verdicts on one screen, and the reproduction notes every
+# criterion; this cell writes both, as raw HTML whose labelled cells become cards on a phone
+# (`book/_static/book.css`).
 
-# %%
-short = Table(
-    ("verdict", "the paper's claim", "our budget", "chapter"),
-    [
-        (
-            v["verdict"],
-            f"{v['title']} ({v['source']})",
-            budget_share(v),
-            f"{{doc}}`{v['chapter'][:2]} <../executed/{v['chapter']}>`",
-        )
-        for v in verdicts
-    ],
-)
-text = short.markdown() + "\n"
-atomic_write(Path(results_dir) / "verdicts.md", lambda f: f.write(text.encode()))
-criteria = Table(
-    ("claim (source)", "chapter", "criterion", "the paper's budget"),
-    [
-        (
-            f"{v['title']} ({v['source']})",
-            v["chapter"][:2],
-            v["criterion"],
-            v["paper_budget"],
-        )
-        for v in verdicts
-    ],
-).markdown()
-atomic_write(
-    Path(results_dir) / "criteria.md", lambda f: f.write((criteria + "\n").encode())
-)
-
+# %% tags=["hide-input"]
+pages = {
+    "verdicts.md": claims_table(verdicts),
+    "criteria.md": criteria_table(verdicts),
+}
+for name, table in pages.items():
+    text = table._repr_html_() + "\n"
+    atomic_write(
+        Path(results_dir) / name, lambda f, text=text: f.write(text.encode())
+    )
 
 # %% [markdown]
 # ## What goes beyond the paper
@@ -120,32 +133,18 @@ atomic_write(
 # (constant learning rates at the book's budget, and both readings of the initialisation) and
 # chapter 9, whose findings, as computed in this build, are:
 
-# %%
+# %% tags=["hide-input"]
 beyond_notes = Path(results_dir) / "beyond.md"
 Markdown(beyond_notes.read_text()) if "09_beyond" in chapters else None
 
 # %% [markdown]
 # ## Every number the chapters wrote
+#
+# Collapsed: every metric of every results file, with the paper's value beside ours where the
+# paper states one.
 
-
-# %%
-def fmt(value: float) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-rows = [
-    (
-        f"{name}: {key}",
-        fmt(r["paper"][key]) if key in r["paper"] else "",
-        fmt(value),
-        r["profile"],
-    )
-    for name, r in records.items()
-    for key, value in sorted(r["metrics"].items())
-]
-metrics_table = Table(("quantity", "paper", "this book", "profile"), rows)
-HTML(
-    f"<details><summary>All {len(rows)} metrics "
-    f"({sum(bool(r[1]) for r in rows)} with a paper value)</summary>"
-    f"{metrics_table._repr_html_()}</details>"
-)
+# %% tags=["hide-input"]
+table = metrics_table(records)
+with_paper = sum(bool(row[1]) for row in table.rows)
+summary = f"All {len(table.rows)} metrics ({with_paper} with a paper value)"
+HTML(f"<details><summary>{summary}</summary>{table._repr_html_()}</details>")

@@ -1,6 +1,7 @@
 """The repository's own consistency: pins, pairing of notebooks, lint."""
 
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,42 @@ def test_every_figure_has_a_name_a_caption_and_alt_text(source):
         assert figure.get("name", "").startswith("fig-") and len(figure.get("caption", "")) > 40, cell.source[:80]
         assert len(image.get("alt", "")) > 40, f"{figure.get('name')}: no alt text"
         assert not re.search(r"(?<!Paper )(?<!paper's )\bFigures? \d", figure["caption"].split(":")[0]), figure["caption"]
+
+
+def _shape(source: Path) -> tuple[float, list[int]]:
+    """A chapter's share of prose (characters of its Markdown, against those of its code) and the
+    length of each code cell in non-blank lines: how the house style measures "reads as prose"
+    (the same measure as ../shared/tools/chapter_shape.py)."""
+    prose = code = 0
+    lengths = []
+    for cell in jupytext.read(source).cells:
+        lines = [line for line in cell.source.splitlines() if line.strip()]
+        if cell.cell_type == "markdown":
+            prose += sum(len(line.lstrip("# ")) for line in lines)
+        else:
+            code += sum(len(line) for line in lines)
+            lengths.append(len(lines))
+    return prose / (prose + code), lengths
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_each_chapter_reads_as_an_argument(source):
+    """At least 40% prose (the Annotated Transformer's 43%), a median code cell of at most 15 lines
+    and none over 40: set-up, rules and tables live in icl_lib, the chapter carries the argument."""
+    share, lengths = _shape(source)
+    assert share >= 0.40, f"{source.name}: {share:.1%} prose"
+    assert statistics.median(lengths) <= 15 and max(lengths) <= 40, (source.name, lengths)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_code_is_folded_apart_from_the_parameters_and_the_method(source):
+    """Every code cell is folded (hide-input) except the parameters cell and a few cells that state
+    the method or a rule, each introduced as such by the Markdown just before it."""
+    cells = jupytext.read(source).cells
+    shown = [i for i, c in enumerate(cells) if c.cell_type == "code"
+             and not {"hide-input", "parameters"} & set(c.metadata.get("tags", []))]
+    assert len(shown) <= 5, f"{source.name}: {len(shown)} code cells shown"
+    for i in shown:
+        intro = cells[i - 1].source.lower() if cells[i - 1].cell_type == "markdown" else ""
+        assert "method" in intro or "rule" in intro, (
+            f"{source.name}: a shown code cell not introduced as the method or a rule: {cells[i].source[:60]!r}")
