@@ -57,9 +57,10 @@ WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY
 
 
 @contextlib.contextmanager
-def executor_for(scheduler: str | None) -> Iterator[Executor | None]:
+def executor_for(scheduler: str | None, *, timeout: float = 30.0) -> Iterator[Executor | None]:
     """The executor that `train_all` sends runs to for `scheduler` (see `check_scheduler`), open for
-    the `with` block: None trains here; otherwise a Dask client's executor (`distributed` needed)."""
+    the `with` block: None trains here; otherwise a Dask client's executor (`distributed` needed).
+    A scheduler that does not answer within `timeout` seconds is refused with its address."""
     if check_scheduler(scheduler) is None:
         yield None
         return
@@ -75,7 +76,7 @@ def executor_for(scheduler: str | None) -> Iterator[Executor | None]:
             client = stack.enter_context(distributed.Client(cluster))
         else:
             try:
-                client = stack.enter_context(distributed.Client(scheduler, timeout="30s"))
+                client = stack.enter_context(distributed.Client(scheduler, timeout=f"{timeout}s"))
             except OSError as error:
                 raise ConnectionError(f"scheduler={scheduler!r}: no Dask scheduler answered there ({error})") from None
         yield client.get_executor()

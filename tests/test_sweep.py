@@ -157,7 +157,8 @@ def test_scheduler_values(value, ok):
 
 def test_an_unreachable_scheduler_is_named():
     pytest.importorskip("distributed")
-    with pytest.raises(ConnectionError, match="scheduler='tcp://127.0.0.1:1'"), sweep.executor_for("tcp://127.0.0.1:1"):
+    with (pytest.raises(ConnectionError, match="scheduler='tcp://127.0.0.1:1'"),
+          sweep.executor_for("tcp://127.0.0.1:1", timeout=2)):
         pass
 
 
