@@ -7,10 +7,11 @@ PROFILE ?= book
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 MATHJAX := book/_extra/mathjax/tex-svg-full.js
 JB_FLAGS := --warningiserror --nitpick --keep-going
-# where the runs train: empty (here), local[:K] or a Dask scheduler's address (tcp://host:8786)
+# where `make book` trains the runs: empty or local[:K] (Dask workers here, one per core or K), or a
+# Dask scheduler's address (tcp://host:8786)
 SCHEDULER ?=
 
-.PHONY: setup sync tree plan execute book paper test bench lint clean
+.PHONY: setup sync tree train plan execute book paper test bench lint clean
 
 setup: $(VENV)/.installed $(MATHJAX)
 
@@ -62,8 +63,15 @@ execute: sync tree
 	$(BIN)/python -m icl_lib.expected $(TREE)/results --profile $(PROFILE)
 
 book: setup
+	$(MAKE) train PROFILE=$(PROFILE)
 	$(MAKE) execute PROFILE=$(PROFILE)
 	$(BIN)/jupyter-book build $(TREE) $(JB_FLAGS)
+
+# Every run the chapters need, trained first on one single-threaded Dask worker per core (or on the
+# cluster at SCHEDULER): two runs at a time beat one run on both cores (benchmarks/README.md); the
+# chapters then read them from the cache.
+train: setup
+	$(BIN)/python -m icl_lib.sweep train --profile $(PROFILE) --scheduler $(or $(SCHEDULER),local)
 
 # The cost plans of the book and paper profiles (every run, cached or not, estimated CPU-hours),
 # shown on the book's rerun page.
@@ -76,7 +84,6 @@ plan: setup tree
 # chapters executed against that cache and built into _build/paper/, beside the book profile.
 paper: setup
 	$(BIN)/python -m icl_lib.sweep plan --profile paper
-	$(BIN)/python -m icl_lib.sweep train --profile paper $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 	$(MAKE) book PROFILE=paper
 
 test: setup
