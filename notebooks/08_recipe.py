@@ -88,6 +88,12 @@ configs = constant_rate_runs(
 scheduled_configs = recipe_scheduled(prof, **chapter)
 init_configs = init_readings(prof, C=C, n=n, seed=seed, init_seeds=init_seeds)
 every = [*configs.values(), *scheduled_configs.values(), *init_configs.values()]
+
+# %% [markdown]
+# What this chapter trains at each d: the constant rates side by side, with the share of the
+# paper's 2,000,000 × 2048 training contexts that each run sees.
+
+# %% tags=["hide-input"]
 Table.from_records(  # what this chapter trains, beside the paper's recipe
     {"d": d, "constant rates": ", ".join(f"{lr:g}" for lr in c.lrs)}
     | {"steps × batch": f"{c.steps:,} × {c.batch_size}"}

@@ -106,6 +106,12 @@ dims, lengths, contexts = ch.dims, ch.lengths, ch.contexts
 min_gain, within, cache = ch.min_gain, ch.within, ch.cache_dir
 map_dims = sorted({*dims, paper.D10})  # the landscape always includes d = 10
 D10 = paper.D10
+
+# %% [markdown]
+# The settings of this build: the dimensions and context lengths compared, the contexts each
+# setting is fitted and scored on, and the size of the loss maps.
+
+# %% tags=["hide-input"]
 print(
     f"profile={profile}: d in {dims}, n in {lengths}, C={C},\n"
     f"{contexts} search + {contexts} held-out contexts per (d, n);\n"
