@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from icl_lib.baselines import adaptive_kernel_gd_step
+from icl_lib.beyond import mirror_preds_diff
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import SelfAttention, Weights
@@ -202,8 +203,6 @@ def mirror_distances(fits: list[AlgorithmFit], ctx: Contexts, *, include_query: 
     """For every model with an algorithm, the preds diff between Eq. 1 at its |values| and Eq. 1 at
     the mirrored (-c_eta, -c_sigma) (`icl_lib.beyond.mirror_preds_diff`): how different selection
     and elimination are at those values."""
-    from icl_lib.beyond import mirror_preds_diff
-
     return [mirror_preds_diff(ctx, abs(f.c_eta), abs(f.c_sigma), include_query=include_query)
             for f in fits if f.algorithm != "neither"]
 

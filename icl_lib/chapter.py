@@ -18,7 +18,7 @@ from icl_lib.analysis_cache import analysis_dir
 from icl_lib.files import atomic_write
 from icl_lib.profiles import Profile, chapter_outputs, check_parameters, notebook_defaults, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
-from icl_lib.results import write_results
+from icl_lib.results import Table, write_results
 from icl_lib.training import resolve_device
 from icl_lib.validation import (
     check_bool,
@@ -175,8 +175,6 @@ def say(key: str, text: object) -> None:
     """Hand `text` to the chapter's prose, where {glue:text}`key` shows it (myst-nb's glue), without
     showing it in the cell: the sentences around a table or figure quote numbers computed here. A
     Table is handed over whole, for a {glue:} directive to show it where the prose needs it."""
-    from myst_nb import glue
-
-    from icl_lib.results import Table
+    from myst_nb import glue  # jupyter-book's; a chapter runs inside it, the library need not
 
     glue(key, text if isinstance(text, str | Table) else str(text), display=False)

@@ -23,8 +23,8 @@ from icl_lib.beyond import (
     valley_extent,
     valley_profile,
 )
-from icl_lib.curves import near_optimal_region, plateau_exit_step
-from icl_lib.extraction import extract_c_eta_c_sigma
+from icl_lib.curves import near_optimal_region
+from icl_lib.dynamics import rate_records
 from icl_lib.results import Table
 from icl_lib.runs import Run
 
@@ -90,15 +90,13 @@ def map_table(results: Mapping[int, Mapping[str, object]], *, within: float) -> 
 
 def trained_paths(run: Run, d: int, *, chance: float, plateau_fraction: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(c_sigma, c_eta) through training of each member of a constant-rate run that left the plateau
-    (chapter 6's rule), where both are positive (selection's side of the map)."""
+    (chapter 6's rule, `icl_lib.dynamics.rate_records`), where both are positive (selection's side
+    of the map)."""
     paths = {}
-    for m, lr in enumerate(run.config.lrs):
-        losses = [row[m] for row in run.history["eval_loss"]]
-        if plateau_exit_step(run.history["step"], losses, chance=chance, fraction=plateau_fraction) is None:
-            continue
-        c_eta, c_sigma = extract_c_eta_c_sigma(run.snapshot_weights(m), d)
-        keep = (c_eta > 0) & (c_sigma > 0)
-        paths[f"trained, lr {lr:g}"] = (c_sigma[keep].numpy(), c_eta[keep].numpy())
+    for lr, r in rate_records(run, d, chance=chance, plateau_fraction=plateau_fraction).items():
+        if r["exit"] is not None:
+            keep = (r["c_eta"] > 0) & (r["c_sigma"] > 0)
+            paths[f"trained, lr {lr:g}"] = (r["c_sigma"][keep], r["c_eta"][keep])
     return paths
 
 

@@ -13,7 +13,8 @@ import numpy as np
 from icl_lib import paper
 from icl_lib.algorithms import ALGORITHMS, AlgorithmFit
 from icl_lib.baselines import adaptive_kernel_gd_step
-from icl_lib.curves import loss_settled, plateau_exit_step
+from icl_lib.curves import loss_settled
+from icl_lib.dynamics import rate_records
 from icl_lib.extraction import extract_c_eta_c_sigma
 from icl_lib.metrics import alignment
 from icl_lib.results import Table
@@ -46,19 +47,17 @@ def _moved_in_last_quarter(values: Sequence[np.ndarray], start: int) -> float:
 
 def member_progress(run: Run, d: int, *, chance: float, plateau_fraction: float,
                     settle_tolerance: float) -> list[dict[str, object]]:
-    """For each member (learning rate) of a constant-rate ensemble: the step it left the plateau
-    (`plateau_exit_step`, None if never), whether its loss settled after that (`loss_settled`), how
-    much its (c_eta, c_sigma) moved over the last quarter after the exit, and its final loss."""
-    steps = run.history["step"]
-    loss = np.array(run.history["eval_loss"])  # (T, members)
+    """For each member (learning rate) of a constant-rate ensemble (`icl_lib.dynamics.rate_records`):
+    the step it left the plateau (None if never), whether its loss settled after that
+    (`loss_settled`), how much its (c_eta, c_sigma) moved over the last quarter after the exit, and
+    its final loss."""
     rows = []
-    for m, rate in enumerate(run.config.lrs):
-        exit_step = plateau_exit_step(steps, loss[:, m], chance=chance, fraction=plateau_fraction)
-        after = int(np.searchsorted(steps, exit_step or 0))
-        settled = bool(exit_step is not None and loss_settled(loss[after:, m], tolerance=settle_tolerance))
-        values = [v.numpy() for v in extract_c_eta_c_sigma(run.snapshot_weights(m), d)]
-        rows.append({"rate": rate, "exit": exit_step, "loss_settled": settled,
-                     "moved": _moved_in_last_quarter(values, after), "final_loss": float(loss[-1, m])})
+    for rate, r in rate_records(run, d, chance=chance, plateau_fraction=plateau_fraction).items():
+        after = int(np.searchsorted(r["steps"], r["exit"] or 0))
+        settled = bool(r["exit"] is not None and loss_settled(r["loss"][after:], tolerance=settle_tolerance))
+        rows.append({"rate": rate, "exit": r["exit"], "loss_settled": settled,
+                     "moved": _moved_in_last_quarter([r["c_eta"], r["c_sigma"]], after),
+                     "final_loss": float(r["loss"][-1])})
     return rows
 
 

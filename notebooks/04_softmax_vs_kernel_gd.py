@@ -653,7 +653,7 @@ rows += [
 comparison_table(rows)
 
 # %% tags=["hide-input"]
-short = {"Eq. 1": "eq1", "Eq. 2": "eq2", "Eq. 3": "eq3"}
+short = comparison.SHORT  # the steps' names in metric keys
 per_variant = {
     f"d{d}.include_query_{iq}": f
     | {

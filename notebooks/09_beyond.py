@@ -86,6 +86,7 @@ from icl_lib.chapter_runs import (
     softmax_vs_kernel_gd,
     two_classes,
 )
+from icl_lib.comparison import SHORT
 from icl_lib.metrics import per_context_loss
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import Table, comparison_table
@@ -651,11 +652,11 @@ for d, m in maps.items():
 
 # %% tags=["hide-input"]
 for (d, nn, other), (mean, low, high) in gains.items():
-    key = f"d{d}.n{nn}.gain_over_{other.replace('Eq. ', 'eq')}"
+    key = f"d{d}.n{nn}.gain_over_{SHORT[other]}"
     metrics |= {key: mean, f"{key}_low": low, f"{key}_high": high}
 for (d, nn), r in results.items():
     for k, (loss, acc) in r["held"].items():
-        tag = k.replace("Eq. ", "eq")
+        tag = SHORT[k]
         metrics |= {
             f"d{d}.n{nn}.loss_{tag}": loss,
             f"d{d}.n{nn}.accuracy_{tag}": acc,
