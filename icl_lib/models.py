@@ -28,7 +28,7 @@ from torch import nn
 from icl_lib.kernels import Kernel
 from icl_lib.validation import check_bool, check_choice, check_positive_float, check_positive_int
 
-__all__ = ["KINDS", "SelfAttention", "Weights", "constructed_weights", "full_attention_logits"]
+__all__ = ["KINDS", "SelfAttention", "Weights", "constructed_weights", "full_attention_logits", "as_layers", "as_matrices"]
 
 KINDS = ("linear", "softmax", "kernel")
 
@@ -56,6 +56,21 @@ class Weights:
     def ov(self) -> torch.Tensor:
         """W_O W_V, the value-to-output map acting on column vectors, (..., D, D)."""
         return self.W_O @ self.W_V
+
+
+def as_layers(matrices: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> Weights | tuple[Weights, ...]:
+    """Four matrices per layer (W_Q, W_K, W_V, W_O, layer by layer) -> Weights for a one-layer
+    model, a tuple of Weights (one per layer) for a deeper one."""
+    if len(matrices) % 4 or not matrices:
+        raise ValueError(f"{len(matrices)} matrices are not four per layer")
+    layers = tuple(Weights(*matrices[i:i + 4]) for i in range(0, len(matrices), 4))
+    return layers[0] if len(layers) == 1 else layers
+
+
+def as_matrices(weights: Weights | tuple[Weights, ...]) -> tuple[torch.Tensor, ...]:
+    """The inverse of `as_layers`."""
+    layers = (weights,) if isinstance(weights, Weights) else weights
+    return tuple(m for layer in layers for m in layer.as_tuple())
 
 
 def constructed_weights(kind: str, d: int, C: int, **coefficients: float) -> Weights:

@@ -29,6 +29,7 @@ __all__ = [
     "plot_coefficients_through_training", "ALGORITHM_COLOURS", "plot_algorithm_counts", "plot_algorithm_coefficients",
     "plot_attention_by_closeness", "plot_dynamics_by_lr", "plot_controls", "plot_steps_across_n", "plot_gain_by_mass",
     "plot_loss_maps", "plot_valley_profiles", "plot_steps_against_d",
+    "plot_two_layer_training",
 ]
 
 COLUMN_WIDTH = 6.4  # inches: at 100 dpi, with the 0.1-inch margins of a tight bounding box, within the 672-px column
@@ -274,13 +275,15 @@ def plot_search_curve(grids: dict[int, tuple[torch.Tensor, torch.Tensor, float]]
 
 
 def plot_loss_through_training(curves: dict[int, dict[str, tuple[list[int], list[float]]]], *, reference: dict[int, float],
-                               titles: dict[int, str] | None = None, reference_label: str = "Eq. 1 at the grid optimum"):
+                               titles: dict[int, str] | None = None, reference_label: str = "Eq. 1 at the grid optimum",
+                               styles: dict[str, dict[str, object]] | None = None):
     """Evaluation loss vs step, one panel per d on one shared y-axis, one line per run (the same label is
-    the same kind of run in every panel); the dashed line is the best one-step baseline."""
+    the same kind of run in every panel, drawn with `styles[label]` where given); the dashed line is
+    the best one-step baseline."""
     fig, axes = _grid(len(curves), panel_height=2.5, sharey=True)
     for ax, (d, runs) in zip(axes, sorted(curves.items()), strict=True):
         for label, (steps, losses) in runs.items():
-            ax.plot(steps, losses, label=label)
+            ax.plot(steps, losses, label=label, **(styles or {}).get(label, {}))
         ax.axhline(reference[d], color="black", ls="--", lw=1, label=reference_label)
         ax.set_title((titles or {}).get(d, f"d = {d}"))
         ax.set_ylim(bottom=0)
@@ -569,3 +572,15 @@ def plot_valley_profiles(profiles: dict[int, tuple[np.ndarray, np.ndarray, float
     ax.set_ylabel("loss / Eq. 2's loss − 1")
     ax.legend(frameon=False, ncol=2)
     return fig
+
+
+def plot_two_layer_training(curves: dict[int, dict[str, list[tuple[list[int], list[float]]]]], *,
+                            reference: dict[int, float], reference_label: str):
+    """Chapter 10's training curves: per d, `curves[d]["two_layer"]` and `curves[d]["softmax"]` hold
+    each seed's curve in seed order; a seed keeps its colour, two layers solid, one layer dotted."""
+    labels = {"two_layer": "two layers", "softmax": "one layer"}
+    flat = {d: {f"seed {m}, {labels[kind]}": curve for kind in labels for m, curve in enumerate(per[kind])}
+            for d, per in curves.items()}
+    styles = {f"seed {m}, {labels[kind]}": {"color": f"C{m}", "ls": "-" if kind == "two_layer" else ":"}
+              for per in curves.values() for kind in labels for m in range(len(per[kind]))}
+    return plot_loss_through_training(flat, reference=reference, reference_label=reference_label, styles=styles)

@@ -21,13 +21,15 @@ from typing import TYPE_CHECKING
 import torch
 
 from icl_lib.files import atomic_write
-from icl_lib.models import SelfAttention, Weights
+from icl_lib.models import SelfAttention, Weights, as_layers
 from icl_lib.tasks import Contexts
+from icl_lib.two_layer import PARAMETER_NAMES, TwoLayerSoftmax
 
 if TYPE_CHECKING:
     from icl_lib.training import TrainConfig
 
-__all__ = ["Run", "DamagedRunError", "save_checked", "load_checked", "load_run", "check_finite",
+__all__ = ["Run", "DamagedRunError", "build_model", "load_into", "parameter_names",
+           "save_checked", "load_checked", "load_run", "check_finite",
            "remove_stale_temporary_files"]
 
 
@@ -36,18 +38,23 @@ class Run:
     """A (possibly finished) training run: config, final weights, history."""
 
     config: TrainConfig
-    weights: Weights  # (S, D, D) each
+    weights: Weights | tuple[Weights, ...]  # (S, D, D) each; one Weights per layer for a two-layer run
     history: dict[str, list] = field(default_factory=dict)  # step, eval_loss (S per entry), snapshots
     path: Path | None = None
 
-    def model(self, member: int = 0, *, dtype: torch.dtype = torch.float64) -> SelfAttention:
-        """Member `member` as a single SelfAttention (float64 by default, for sensitivities)."""
+    def model(self, member: int = 0, *, dtype: torch.dtype = torch.float64) -> SelfAttention | TwoLayerSoftmax:
+        """Member `member` as a single model (float64 by default, for sensitivities)."""
         return _member_model(self.config, self.weights, member, dtype)
 
-    def snapshot_model(self, index: int, member: int = 0, *, dtype: torch.dtype = torch.float64) -> SelfAttention:
+    def snapshot_model(self, index: int, member: int = 0, *,
+                       dtype: torch.dtype = torch.float64) -> SelfAttention | TwoLayerSoftmax:
         """Member `member` at the `index`-th evaluation step."""
-        w = Weights(*self.history["snapshots"][index])
-        return _member_model(self.config, w, member, dtype)
+        return _member_model(self.config, as_layers(self.history["snapshots"][index]), member, dtype)
+
+    def member_layers(self, member: int = 0) -> tuple[Weights, ...]:
+        """Member `member`'s final weights, one Weights per layer."""
+        layers = (self.weights,) if isinstance(self.weights, Weights) else self.weights
+        return tuple(w.member(member) for w in layers)
 
     def predictor(self, member: int = 0, index: int | None = None) -> Callable[[Contexts], torch.Tensor]:
         """Contexts -> logits of member `member`, final (index=None) or at the `index`-th evaluation."""
@@ -66,9 +73,33 @@ class Run:
         return Weights(*(torch.stack([s[i][member] for s in self.history["snapshots"]]) for i in range(4)))
 
 
-def _member_model(config: TrainConfig, weights: Weights, member: int, dtype: torch.dtype) -> SelfAttention:
-    model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, dtype=dtype)
-    model.load_weights(weights.member(member))  # load_weights copies, casting to the model's dtype
+def build_model(config: TrainConfig, *, ensemble: int | None = None,
+                dtype: torch.dtype | None = None) -> SelfAttention | TwoLayerSoftmax:
+    """The model a run trains, with zero weights."""
+    dtype = dtype or getattr(torch, config.dtype)
+    if config.kind == "two_layer":
+        return TwoLayerSoftmax(config.d, config.C, include_query=config.include_query, ensemble=ensemble, dtype=dtype)
+    return SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, ensemble=ensemble,
+                         dtype=dtype)
+
+
+def load_into(model: SelfAttention | TwoLayerSoftmax, weights: Weights | tuple[Weights, ...]) -> None:
+    """Copy `as_layers` weights into a model of `build_model`."""
+    if isinstance(model, TwoLayerSoftmax):
+        model.load_layers(weights)
+    else:
+        model.load_weights(weights)
+
+
+def parameter_names(model: SelfAttention | TwoLayerSoftmax) -> tuple[str, ...]:
+    return PARAMETER_NAMES if isinstance(model, TwoLayerSoftmax) else ("W_Q", "W_K", "W_V", "W_O")
+
+
+def _member_model(config: TrainConfig, weights: Weights | tuple[Weights, ...], member: int,
+                  dtype: torch.dtype) -> SelfAttention | TwoLayerSoftmax:
+    model = build_model(config, dtype=dtype)
+    layers = weights.member(member) if isinstance(weights, Weights) else tuple(w.member(member) for w in weights)
+    load_into(model, layers)  # copies, casting to the model's dtype
     return model
 
 
@@ -128,4 +159,4 @@ def load_run(final_file: Path, config: TrainConfig, path: Path) -> Run:
     state = load_checked(final_file)
     if state["config"] != config.to_dict():
         raise RuntimeError(f"{final_file} belongs to another config: refusing to serve a stale run")
-    return Run(config, Weights(*state["weights"]), state["history"], path)
+    return Run(config, as_layers(state["weights"]), state["history"], path)

@@ -38,36 +38,41 @@ import icl_lib
 from icl_lib import paper
 from icl_lib.files import atomic_write
 from icl_lib.metrics import per_context_loss
-from icl_lib.models import SelfAttention, Weights
+from icl_lib.models import SelfAttention, Weights, as_layers, as_matrices
 from icl_lib.runs import (
     Run,
+    build_model,
     check_finite,
     load_checked,
+    load_into,
     load_run,
+    parameter_names,
     remove_stale_temporary_files,
     save_checked,
 )
 from icl_lib.streams import contexts_for, stream_seed
 from icl_lib.tasks import SAMPLER_VERSION, Contexts, TokenSampler, sample_contexts
+from icl_lib.two_layer import TwoLayerSoftmax
 from icl_lib.validation import check_bool, check_choice, check_fits_in_memory, check_positive_float, check_positive_int
 
 __all__ = ["TrainConfig", "train",
            "learning_rate", "init_weights", "eval_contexts", "training_batch", "run_key",
            "config_from_profile", "resolve_device", "budget_text",
-           "budget_against_paper"]
+           "budget_against_paper", "keep_freed_memory"]
 
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch's and optax's defaults; the paper changes neither
 SCHEDULES = ("constant", "warmup_cosine")
 _INT_FIELDS = ("d", "steps", "C", "n", "batch_size", "data_seed", "warmup_steps", "eval_every", "n_eval", "eval_seed",
                "checkpoint_every")
 INIT_MODES = ("multiplier", "variance")
+KINDS = ("linear", "softmax", "two_layer")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a run (and so its cache key)."""
 
-    kind: str  # "linear" | "softmax"
+    kind: str  # "linear" | "softmax" | "two_layer" (`icl_lib.two_layer`, chapter 10)
     d: int
     steps: int
     lr: float | tuple[float, ...]  # peak learning rate; a tuple gives one per ensemble member
@@ -108,7 +113,7 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} is text, not a number (in YAML write 0.01 or 1.0e-2)")
         check_bool("shared_data", self.shared_data)
         check_bool("include_query", self.include_query)
-        check_choice("kind", self.kind, ("linear", "softmax"))
+        check_choice("kind", self.kind, KINDS)
         check_positive_int("d", self.d, minimum=2)
         check_positive_int("C", self.C, minimum=2)
         check_positive_int("n", self.n)
@@ -139,6 +144,11 @@ class TrainConfig:
         member_tokens = self.batch_size * (self.n + 1) * (self.d + self.C) * (4 if self.dtype == "float32" else 8)
         check_fits_in_memory("batch_size", member_tokens * (1 if self.shared_data else self.ensemble),
                              f"a batch of {self.batch_size} contexts of n={self.n}")
+
+    @property
+    def layers(self) -> int:
+        """Attention layers of the model: two for "two_layer", else one."""
+        return 2 if self.kind == "two_layer" else 1
 
     @property
     def ensemble(self) -> int:
@@ -183,17 +193,18 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.final_lr_fraction + (1 - config.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def init_weights(config: TrainConfig) -> Weights:
-    """Small random weights, (S, D, D) each; member s is drawn from its own seed."""
+def init_weights(config: TrainConfig) -> Weights | tuple[Weights, ...]:
+    """Small random weights, (S, D, D) each; member s is drawn from its own seed (a two-layer
+    model: one Weights per layer, layer 1's matrices drawn first)."""
     D = config.d + config.C
     dtype = getattr(torch, config.dtype)
     mats = []
     for seed in config.seeds:
         gen = torch.Generator().manual_seed(seed)
         std = config.init_scale / math.sqrt(D) if config.init_mode == "multiplier" else math.sqrt(config.init_scale / D)
-        mats.append(torch.randn(4, D, D, generator=gen, dtype=torch.float64) * std)
-    stacked = torch.stack(mats).to(dtype)  # (S, 4, D, D)
-    return Weights(*(stacked[:, i].contiguous() for i in range(4)))
+        mats.append(torch.randn(4 * config.layers, D, D, generator=gen, dtype=torch.float64) * std)
+    stacked = torch.stack(mats).to(dtype)  # (S, 4 L, D, D)
+    return as_layers([stacked[:, i].contiguous() for i in range(4 * config.layers)])
 
 
 def eval_contexts(config: TrainConfig) -> Contexts:
@@ -285,7 +296,7 @@ def train(
     if final_file.exists():
         return load_run(final_file, config, path)
     S, dtype = config.ensemble, getattr(torch, config.dtype)
-    model = SelfAttention(config.kind, config.d, config.C, include_query=config.include_query, ensemble=S, dtype=dtype)
+    model = build_model(config, ensemble=S, dtype=dtype)
     model.to(device)
     if path.is_dir():
         remove_stale_temporary_files(path)
@@ -296,7 +307,7 @@ def train(
         weights, adam_m, adam_v = (torch.stack(state[key], dim=1) for key in ("weights", "adam_m", "adam_v"))
         start, history = state["step"], state["history"]
     else:
-        weights = torch.stack(init_weights(config).as_tuple(), dim=1).to(device)  # (S, 4, D, D): W_Q, W_K, W_V, W_O
+        weights = torch.stack(as_matrices(init_weights(config)), dim=1).to(device)  # (S, 4 L, D, D): W_Q, W_K, W_V, W_O
         adam_m, adam_v = torch.zeros_like(weights), torch.zeros_like(weights)
         start, history = 0, {"step": [], "eval_loss": [], "snapshots": []}
         path.mkdir(parents=True, exist_ok=True)
@@ -309,11 +320,14 @@ def train(
     batches = _Prefetcher(config, start, stop) if prefetch else None
     sample = _Batches(config) if not prefetch else None  # each step's batch sampled into one buffer
     on_device = torch.device(device).type != "cpu"
-    loss_and_grad = _autograd_loss_and_grad if on_device else _compiled_step(config)
+    # the compiled loop covers one layer; two layers go through autograd on every device
+    if not on_device:
+        keep_freed_memory()
+    loss_and_grad = _autograd_loss_and_grad if on_device or config.layers > 1 else _compiled_step(config)
     clip_and_adam = _torch_clip_and_adam if on_device else _compiled_clip_and_adam
 
     def evaluate(step: int) -> None:
-        model.load_weights(Weights(*weights.unbind(1)))
+        load_into(model, as_layers(weights.unbind(1)))
         with torch.no_grad():
             loss = per_context_loss(model(eval_tokens.tokens()), eval_tokens.y_query).mean(-1)  # (S,)
         history["step"].append(step)
@@ -343,10 +357,10 @@ def train(
                           "adam_m": list(adam_m.cpu().unbind(1)), "adam_v": list(adam_v.cpu().unbind(1)), "step": t,
                           "history": history}, checkpoint_file)
     bar.close()
-    final = Weights(*(w.cpu().clone() for w in weights.unbind(1)))
+    final = as_layers([w.cpu().clone() for w in weights.unbind(1)])
     if stop == config.steps:
         check_finite(weights, config, stop, path)
-        save_checked({"config": config.to_dict(), "weights": final.as_tuple(), "history": history}, final_file)
+        save_checked({"config": config.to_dict(), "weights": as_matrices(final), "history": history}, final_file)
         checkpoint_file.unlink(missing_ok=True)
     return Run(config, final, history, path)
 
@@ -399,11 +413,32 @@ def _compiled_step(config: TrainConfig) -> Callable[..., torch.Tensor]:
     return loss_and_grad
 
 
-def _autograd_loss_and_grad(config: TrainConfig, model: SelfAttention, weights: torch.Tensor, tokens: torch.Tensor,
-                            y_query: torch.Tensor) -> torch.Tensor:
-    """Any device: autograd through `SelfAttention.forward` (the query row only)."""
+def keep_freed_memory() -> bool:
+    """Let this process reuse the memory it frees instead of handing it back to the system: glibc's
+    malloc (mallopt) serves blocks of up to 1 GiB from its heap and trims none of it. Training steps,
+    grid searches and fits allocate and free the same multi-megabyte tensors many times a second;
+    handed back and faulted in again each time, they cost a third of a two-layer step and two thirds
+    of chapter 10's fits in system time. `train` and every chapter's `set_up` call it.
+    Returns whether the setting took (False where the C library is not glibc); it lasts for the
+    process."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, 1 << 30))
+
+
+def _autograd_loss_and_grad(config: TrainConfig, model: SelfAttention | TwoLayerSoftmax, weights: torch.Tensor,
+                            tokens: torch.Tensor, y_query: torch.Tensor) -> torch.Tensor:
+    """Any device: autograd through the model's forward (one layer: the query row only)."""
     w = weights.detach().requires_grad_()
-    logits = torch.func.functional_call(model, dict(zip(("W_Q", "W_K", "W_V", "W_O"), w.unbind(1), strict=True)), (tokens,))
+    logits = torch.func.functional_call(model, dict(zip(parameter_names(model), w.unbind(1), strict=True)), (tokens,))
     loss = per_context_loss(logits, y_query).mean(-1)  # (S,) mean cross-entropy on the query
     return torch.autograd.grad(loss.sum(), w)[0]
 

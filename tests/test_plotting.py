@@ -70,6 +70,13 @@ def _every_figure():
     yield "steps against d", pl.plot_steps_against_d(
         {"preds_diff": {"Eq. 1": {2: 0.01, 3: 0.005, 5: 0.03}, "Eq. 2": {2: 0.3, 3: 0.2, 5: 0.05}}},
         labels={"preds_diff": "preds diff with the models"})
+    yield "two-layer training", pl.plot_two_layer_training(_two_layer_curves(), reference={d: 0.2 for d in DIMS},
+                                                           reference_label="(b) fitted")
+
+
+def _two_layer_curves():
+    return {d: {kind: [(STEPS, list(np.linspace(1.6, end + 0.01 * m, len(STEPS)))) for m in range(3)]
+                for kind, end in (("two_layer", 0.2), ("softmax", 0.3))} for d in DIMS}
 
 
 @pytest.mark.parametrize("name, fig", list(_every_figure()), ids=lambda v: v if isinstance(v, str) else "")
@@ -173,4 +180,15 @@ def test_controls_show_every_seed_of_every_step():
     assert all(len(ax.collections) >= 3 for ax in fig.axes)  # a dot cloud per step
     fig.canvas.draw()
     assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == ["Eq. 1", "Eq. 3", "Eq. 2"]
+    plt.close(fig)
+
+
+def test_two_layer_curves_keep_a_seeds_colour_and_set_the_layers_apart_by_line():
+    fig = pl.plot_two_layer_training(_two_layer_curves(), reference={d: 0.2 for d in DIMS}, reference_label="(b) fitted")
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    for m in range(3):
+        two, one = lines[f"seed {m}, two layers"], lines[f"seed {m}, one layer"]
+        assert two.get_color() == one.get_color() == f"C{m}"
+        assert (two.get_linestyle(), one.get_linestyle()) == ("-", ":")
+    assert lines["(b) fitted"].get_linestyle() == "--"
     plt.close(fig)

@@ -345,3 +345,19 @@ def test_chapter_4s_run_config_is_the_profiles_softmax_settings(profile):
         extra = softmax_run_config(prof, d, C=5, n=100, seed=0, include_query=False, seeds=(1, 2),
                                    changes={"shared_data": False})
         assert extra == replace(inline, seeds=(1, 2), shared_data=False)
+
+
+def test_keep_freed_memory_takes_on_glibc_and_says_so_where_it_cannot(monkeypatch):
+    import ctypes
+    import platform
+
+    from icl_lib.training import keep_freed_memory
+
+    if platform.libc_ver()[0] == "glibc":
+        assert keep_freed_memory() is True
+
+    def no_library(*args, **kwargs):
+        raise OSError("no C library here")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_library)
+    assert keep_freed_memory() is False
