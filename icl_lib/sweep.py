@@ -54,6 +54,10 @@ RATE_SETTING = {"n": 100, "C": 5, "batch_size": 512}  # where benchmarks/rates.p
 K = TypeVar("K", bound=Hashable)
 # one numba thread per worker process, waiting passively: benchmarks/concurrency.py
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+# and one malloc arena, so that a run in the worker's task thread allocates from the heap that
+# `training.keep_freed_memory` keeps (benchmarks/README.md, "Two layers"); glibc reads it only when
+# a process starts, so it is set before each worker process is spawned
+WORKER_SPAWN_ENV = {"MALLOC_ARENA_MAX": "1"}
 
 
 @contextlib.contextmanager
@@ -70,9 +74,18 @@ def executor_for(scheduler: str | None, *, timeout: float = 30.0) -> Iterator[Ex
         raise ImportError(f"scheduler={scheduler!r} needs Dask: pip install -e '.[cluster]'") from error
     with contextlib.ExitStack() as stack:
         if scheduler.startswith("local"):
+            import dask
+
             workers = int(scheduler[6:]) if ":" in scheduler else os.cpu_count() or 1
-            cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, env=WORKER_ENV))
+            # a Nanny writes its pre-spawn variables into this process's environment: put it back once
+            # the workers have started, and again at the end (a restarted worker writes them again)
+            environ = dict(os.environ)
+            stack.callback(_restore_environ, environ)
+            spawn_env = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) | WORKER_SPAWN_ENV
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
+                cluster = stack.enter_context(distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, env=WORKER_ENV))
+            _restore_environ(environ)
             client = stack.enter_context(distributed.Client(cluster))
         else:
             try:
@@ -80,6 +93,12 @@ def executor_for(scheduler: str | None, *, timeout: float = 30.0) -> Iterator[Ex
             except OSError as error:
                 raise ConnectionError(f"scheduler={scheduler!r}: no Dask scheduler answered there ({error})") from None
         yield client.get_executor()
+
+
+def _restore_environ(environ: dict[str, str]) -> None:
+    for name in set(os.environ) - set(environ):
+        del os.environ[name]
+    os.environ.update(environ)
 
 
 def finished(config: TrainConfig, runs_dir: str | Path) -> bool:
@@ -250,16 +269,20 @@ def _rates() -> dict[str, dict]:
 def estimated_seconds(config: TrainConfig, device: str = "cpu", rates: dict | None = None) -> float | None:
     """Seconds to train `config` on one core (device "cpu") or one GPU ("cuda"), from the seconds per
     member-context-step measured by benchmarks/rates.py for its kind, d (the nearest measured d at or
-    above it) and data sharing, at n = 100 and C = 5, scaled linearly in n + 1 and in d + C. None
-    where that device was not measured."""
+    above it) and data sharing, at n = 100 and C = 5, scaled linearly in d + C and in n + 1 (two
+    layers: in (n + 1)^2). None where that device or kind was not measured."""
     measured = (rates if rates is not None else _rates()).get(device)
     if not measured:
         return None
     sharing = "shared" if config.shared_data or config.ensemble == 1 else "own"
     table = {int(k.split()[1][2:]): v for k, v in measured["seconds"].items()
              if k.startswith(config.kind + " ") and k.endswith(f" {sharing} data")}
+    if not table:
+        return None
     d = min((m for m in table if m >= config.d), default=max(table))
-    scale = (config.n + 1) / (RATE_SETTING["n"] + 1) * (config.d + config.C) / (d + RATE_SETTING["C"])
+    # one layer reads the query row, (n + 1) keys; two layers attend from every token, (n + 1)^2
+    length = ((config.n + 1) / (RATE_SETTING["n"] + 1)) ** config.layers
+    scale = length * (config.d + config.C) / (d + RATE_SETTING["C"])
     return table[d] * scale * config.steps * config.batch_size * config.ensemble
 
 
@@ -324,7 +347,7 @@ def plan_table(profile: str, runs_dir: str | Path) -> str:
         if device in rates:
             lines.append(f"\nEstimated from the rate measured on {label} ({rates[device]['machine']}, "
                          f"{rates[device]['date']}, `benchmarks/rates.py`) at n = 100, C = 5, scaled linearly in "
-                         "n + 1 and d + C.")
+                         "d + C and in n + 1 (quadratically for two layers).")
     if not gpu:
         lines.append("\nGPU-hours: not measured (no GPU was available to measure a rate on).")
     return "\n".join(lines) + "\n"

@@ -162,6 +162,27 @@ def test_an_unreachable_scheduler_is_named():
         pass
 
 
+def _environment_at_start() -> dict[str, str]:
+    """The environment the process was started with (what glibc's malloc read), not os.environ."""
+    from pathlib import Path
+
+    entries = Path("/proc/self/environ").read_bytes().split(b"\0")
+    return dict(e.decode().split("=", 1) for e in entries if b"=" in e)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/environ"), reason="reads /proc (Linux)")
+def test_local_workers_start_with_the_worker_environment_and_leave_ours_alone():
+    pytest.importorskip("distributed")
+    before = dict(os.environ)
+    with sweep.executor_for("local:1") as executor:
+        assert dict(os.environ) == before
+        started = executor.submit(_environment_at_start).result(timeout=60)
+        worker = executor.submit(lambda: dict(os.environ)).result(timeout=60)
+    assert {k: started.get(k) for k in sweep.WORKER_SPAWN_ENV} == sweep.WORKER_SPAWN_ENV  # from the process's start
+    assert {k: worker.get(k) for k in sweep.WORKER_ENV} == sweep.WORKER_ENV
+    assert dict(os.environ) == before
+
+
 RATES = {"cpu": {"machine": "test", "date": "2026-11-30", "seconds": {
     f"{kind} d={d} {s} data": 1e-6 * d * (2 if s == "own" else 1)
     for kind in ("linear", "softmax") for d in (2, 3, 5, 10) for s in ("shared", "own")}}}
