@@ -19,7 +19,7 @@ from icl_lib.files import atomic_write
 from icl_lib.profiles import Profile, chapter_outputs, check_parameters, notebook_defaults, relative_to_book
 from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.results import Table, write_results
-from icl_lib.training import resolve_device
+from icl_lib.training import keep_freed_memory, resolve_device
 from icl_lib.validation import (
     check_bool,
     check_fits_in_memory,
@@ -45,22 +45,26 @@ _FRACTIONS = {"plateau_fraction": (thresholds.PLATEAU_FRACTION, False),
               "within": (thresholds.NEAR_OPTIMAL, False)}
 # where a profile keeps the value of a parameter left at None, by chapter where chapters differ
 _FILL: dict[str, Mapping[str | None, Callable[[Profile], object]]] = {
-    "dims": {None: lambda p: list(p.dims), "07_selection_vs_elimination": lambda p: list(p.selection_sweep.dims)},
+    "dims": {None: lambda p: list(p.dims), "07_selection_vs_elimination": lambda p: list(p.selection_sweep.dims),
+             "10_two_layer": lambda p: list(p.two_layer_setting.dims)},
     "classes": {"07_selection_vs_elimination": lambda p: list(p.selection_sweep.classes)},
     "lengths": {"07_selection_vs_elimination": lambda p: list(p.selection_sweep.lengths),
                 "09_beyond": lambda p: list(p.beyond.lengths)},
     "n_seeds": {"07_selection_vs_elimination": lambda p: p.selection_sweep.n_seeds,
-                "09_beyond": lambda p: p.selection_sweep.n_seeds},
+                "09_beyond": lambda p: p.selection_sweep.n_seeds,
+                "10_two_layer": lambda p: p.two_layer_setting.seeds},
     "d": {"06_d10_dynamics": lambda p: p.dynamics_setting.d},
     "lrs": {"06_d10_dynamics": lambda p: tuple(p.dynamics_setting.lrs)},
     "control_seeds": {None: lambda p: p.control_seeds},
     "init_seeds": {None: lambda p: p.init_seeds},
-    "contexts": {"09_beyond": lambda p: p.beyond.contexts},
+    "contexts": {"09_beyond": lambda p: p.beyond.contexts, "10_two_layer": lambda p: p.two_layer_setting.contexts},
     "include_query": {None: lambda p: INCLUDE_QUERY},
 }
 # the fewest control seeds a chapter's verdict can use: chapter 3 reads one seed without
 # controls; chapter 4's paired intervals need two
 _MIN_CONTROL_SEEDS = {"03_linear_vs_gd": 1, "04_softmax_vs_kernel_gd": 2}
+# the fewest seeds a chapter's paired intervals over seeds can use
+_MIN_SEEDS = {"10_two_layer": 2}
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,10 @@ def set_up(chapter: str, namespace: Mapping[str, object]) -> Chapter:
         raise ValueError(f"figure_d={values['figure_d']} must be one of dims={values['dims']}")
     if chapter == "09_beyond":
         _check_beyond(values)
+    if chapter == "10_two_layer":
+        _check_two_layer(values)
     device = resolve_device(namespace.get("device", "auto"))
+    keep_freed_memory()  # the chapter's searches and fits free and reuse large tensors
     values.pop("device", None)
     return Chapter(chapter, prof, results_path, runs_dir, device, overrides, values)
 
@@ -151,6 +158,15 @@ def _check_beyond(values: dict[str, object]) -> None:
     n, d, contexts = max(values["lengths"]), max(values["dims"]), values["contexts"]
     check_fits_in_memory("contexts", 2 * contexts * (n + 1) * (d + values["C"]) * 8,
                          f"{contexts} search and {contexts} held-out contexts of n={n}")
+
+
+def _check_two_layer(values: dict[str, object]) -> None:
+    """Chapter 10 compares seeds by paired intervals (two or more), and its fits hold the attention of
+    every context point on the others for all search contexts: both are checked before any training."""
+    check_positive_int("n_seeds", values["n_seeds"], minimum=_MIN_SEEDS["10_two_layer"])
+    n, d, contexts = values["n"], max(values["dims"]), values["contexts"]
+    check_fits_in_memory("contexts", 4 * contexts * (n + 1) * (n + d + values["C"]) * 8,
+                         f"the candidates' fits on {contexts} search contexts of n={n}")
 
 
 def record_results(ch: Chapter, *, settings: dict[str, object], metrics: dict[str, float],
@@ -168,7 +184,7 @@ def record_results(ch: Chapter, *, settings: dict[str, object], metrics: dict[st
     if findings:
         parts.append(f"{len(findings)} finding{'s' * (len(findings) != 1)}")
     shown = relative_to_book(path)
-    print(f"wrote {', '.join(parts)} to {shown}" + "".join(f"; {name} beside it" for name in pages or {}))
+    print(f"wrote {', '.join(parts)} to {shown}" + "".join(f"\nand {name} beside it" for name in pages or {}))
 
 
 def say(key: str, text: object) -> None:

@@ -20,7 +20,7 @@ from icl_lib.training import INIT_MODES, TrainConfig, config_from_profile
 
 __all__ = ["softmax_run_config", "linear_vs_gd", "linear_controls", "softmax_vs_kernel_gd", "paper_lr", "controls",
            "extraction", "d10_dynamics",
-           "selection_vs_elimination", "recipe", "recipe_scheduled", "init_readings", "INIT_D", "two_classes",
+           "selection_vs_elimination", "recipe", "recipe_scheduled", "init_readings", "INIT_D", "two_classes", "two_layer",
            "book_runs"]
 
 INIT_D = 3  # chapter 8 compares the initialisation readings where the paper's values are known
@@ -185,6 +185,18 @@ def two_classes(prof: Profile, *, first_seed: int = 0, n_seeds: int | None = Non
             "a third of the peak rate": replace(base, lr=base.lr / 3)}
 
 
+def two_layer(prof: Profile, *, dims: Sequence[int] | None = None, C: int = 5, n: int = 100, seed: int = 0,
+              n_seeds: int | None = None, steps: int | None = None,
+              batch_size: int | None = None) -> dict[tuple[int, str], TrainConfig]:
+    """Chapter 10: per d, the two-layer models ("two_layer") and their one-layer controls ("softmax"),
+    one ensemble member per seed, both trained on the same batches with the same schedule."""
+    seeds = tuple(range(seed, seed + (n_seeds or prof.two_layer_setting.seeds)))
+    return {(d, kind): config_from_profile(kind, d, prof.training_settings("two_layer", d), C=C, n=n, seeds=seeds,
+                                           data_seed=seed, include_query=INCLUDE_QUERY, n_eval=prof.n_eval,
+                                           steps=steps, batch_size=batch_size)
+            for d in (dims or prof.two_layer_setting.dims) for kind in ("two_layer", "softmax")}
+
+
 def book_runs(profile: str) -> list[tuple[str, str, TrainConfig]]:
     """Every run the book trains at `profile` with the chapters' default parameters, in chapter order:
     (chapter, what the run is, config). A run that several chapters use is listed where it is first trained."""
@@ -203,6 +215,8 @@ def book_runs(profile: str) -> list[tuple[str, str, TrainConfig]]:
     rows += [("08_recipe", f"scheduled d={d}", c) for d, c in recipe_scheduled(prof).items()]
     rows += [("08_recipe", f"init {mode} d={c.d}", c) for mode, c in init_readings(prof).items()]
     rows += [("09_beyond", f"C=2 seeds, {what}", c) for what, c in two_classes(prof).items()]
+    rows += [("10_two_layer", f"{'two' if kind == 'two_layer' else 'one'}-layer d={d}", c)
+             for (d, kind), c in two_layer(prof).items()]
     seen: set[TrainConfig] = set()
     unique = []
     for row in rows:

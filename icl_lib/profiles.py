@@ -13,7 +13,7 @@ from pathlib import Path
 from icl_lib import paper
 from icl_lib.validation import check_choice, check_positive_int, check_scheduler
 
-__all__ = ["PROFILES", "Profile", "Training", "Sweep", "Dynamics", "Beyond", "get_profile", "check_parameters",
+__all__ = ["PROFILES", "Profile", "Training", "Sweep", "Dynamics", "Beyond", "TwoLayer", "get_profile", "check_parameters",
            "book_root", "output_path", "relative_to_book", "notebook_defaults", "chapter_outputs"]
 
 
@@ -72,6 +72,17 @@ class Beyond:
 
 
 @dataclass(frozen=True)
+class TwoLayer:
+    """Chapter 10 (beyond the paper: two layers): the dimensions trained, the seeds (one ensemble
+    member each, two-layer and one-layer models on the same batches), and the search and held-out
+    contexts per d on which the candidates are fitted and compared."""
+
+    dims: tuple[int, ...]
+    seeds: int
+    contexts: int
+
+
+@dataclass(frozen=True)
 class Profile:
     """How much work a chapter does. `smoke` is for tests (seconds), `book` is what the published
     book shows (minutes on 2 CPU cores), `paper` uses the paper's budgets (Appendix G)."""
@@ -96,6 +107,8 @@ class Profile:
     selection_sweep: Sweep
     dynamics_setting: Dynamics
     beyond: Beyond
+    two_layer: Training  # chapter 10's two-layer models and their one-layer controls
+    two_layer_setting: TwoLayer
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -103,9 +116,9 @@ class Profile:
     def training_settings(self, kind: str, d: int) -> dict[str, object]:
         """TrainConfig fields of this profile for `kind` at dimension d (the paper's per-d rate where it has no lr).
         kind "selection": the softmax runs of chapter 07; "dynamics": those of chapter 06; "recipe": chapter 08's."""
-        check_choice("kind", kind, ("linear", "softmax", "selection", "dynamics", "recipe"))
+        check_choice("kind", kind, ("linear", "softmax", "selection", "dynamics", "recipe", "two_layer"))
         settings = {"linear": self.linear, "softmax": self.softmax, "selection": self.selection, "dynamics": self.dynamics,
-                    "recipe": self.recipe}[kind]
+                    "recipe": self.recipe, "two_layer": self.two_layer}[kind]
         fields = settings.fields(d)
         if kind == "dynamics":  # one ensemble member per learning rate compared
             fields["lr"] = tuple(self.dynamics_setting.lrs)
@@ -150,6 +163,15 @@ _BOOK_RECIPE = Training(steps=4000, batch_size=paper.BATCH_SIZE, lr=None, clip=p
 # held-out contexts per (d, n) (a fifth of Appendix G's 10,000, so that 24 settings stay minutes),
 # Appendix G's grids; the two-class runs of chapter 07 also trained 4 times as long.
 _BEYOND = Beyond(lengths=(10, 20, 50, 100, 200, 400), contexts=2000, map_points=paper.GRID_POINTS, longer=4)
+# Two layers (chapter 10): layer 1 attends from every token, (n+1) query rows per context, and runs
+# through autograd (the compiled loop covers one layer), 10 to 40 times chapter 4's cost per context
+# (benchmarks/README.md). The book trains chapter 4's schedule, 3000 steps, on batches of 256
+# instead of 1024, at d = 2, 3, 5, 3 seeds, two-layer and one-layer models on the same batches: at
+# 128 a batch (1500 or 3000 steps) the two-layer models at d = 3 ended within 0.02 of the one-layer
+# loss. 2000 search and 2000 held-out contexts per d, as chapter 9 (the candidates' fits are L-BFGS
+# runs over every context). The paper trains no two-layer model: its profile uses its softmax budget.
+_BOOK_TWO_LAYER = Training(steps=3000, batch_size=256, lr=3e-2, clip=paper.SOFTMAX_CLIP, eval_every=100,
+                           checkpoint_every=500, schedule="warmup_cosine", warmup_steps=200, final_lr_fraction=0.02)
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke", n_task_checks=512, n_proof_contexts=16, n_uniformity=2_000, dims=(3,), n_search=1000, n_eval=128, n_align=32,
@@ -164,7 +186,10 @@ PROFILES: dict[str, Profile] = {
         selection_sweep=Sweep(n_seeds=4, classes=(2, 5), dims=(2,), lengths=(100,)),
         dynamics_setting=Dynamics(d=3, lrs=(1e-2, 3e-2)),
         recipe=Training(steps=600, batch_size=256, lr=None, clip=paper.SOFTMAX_CLIP, eval_every=25, checkpoint_every=1000),
-        recipe_lrs=(1e-2, 3e-2), init_seeds=4, beyond=Beyond(lengths=(20, 100), contexts=300, map_points=24, longer=2)),
+        recipe_lrs=(1e-2, 3e-2), init_seeds=4, beyond=Beyond(lengths=(20, 100), contexts=300, map_points=24, longer=2),
+        two_layer=Training(steps=300, batch_size=64, lr=3e-2, clip=1.0, eval_every=50, checkpoint_every=1000,
+                           schedule="warmup_cosine", warmup_steps=20, final_lr_fraction=0.02),
+        two_layer_setting=TwoLayer(dims=(3,), seeds=2, contexts=200)),
     "book": Profile(
         "book", n_task_checks=10_000, n_proof_contexts=512, n_uniformity=20_000, dims=paper.DIMS, n_search=paper.N_SEARCH,
         n_eval=paper.N_EVAL, n_align=paper.N_ALIGN, grid_points=paper.GRID_POINTS, control_seeds=3,
@@ -176,7 +201,8 @@ PROFILES: dict[str, Profile] = {
                            schedule="warmup_cosine", warmup_steps=70, final_lr_fraction=0.02),
         dynamics=Training(steps=60_000, batch_size=512, lr=None, clip=paper.SOFTMAX_CLIP, eval_every=500, checkpoint_every=5000),
         selection_sweep=_SELECTION_SWEEP, dynamics_setting=_D10,
-        recipe=_BOOK_RECIPE, recipe_lrs=(1e-3, 3e-3, 1e-2), init_seeds=12, beyond=_BEYOND),
+        recipe=_BOOK_RECIPE, recipe_lrs=(1e-3, 3e-3, 1e-2), init_seeds=12, beyond=_BEYOND,
+        two_layer=_BOOK_TWO_LAYER, two_layer_setting=TwoLayer(dims=(2, 3, 5), seeds=3, contexts=2000)),
     "paper": Profile(
         "paper", n_task_checks=10_000, n_proof_contexts=2048, n_uniformity=100_000, dims=paper.DIMS, n_search=paper.N_SEARCH,
         n_eval=paper.N_EVAL, n_align=paper.N_ALIGN, grid_points=paper.GRID_POINTS, control_seeds=3, linear=_PAPER_LINEAR,
@@ -186,7 +212,8 @@ PROFILES: dict[str, Profile] = {
                           checkpoint_every=50_000),
         selection_sweep=_SELECTION_SWEEP, dynamics_setting=_D10,
         recipe=_PAPER_SOFTMAX, recipe_lrs=(), init_seeds=paper.SELECTION_SEEDS,
-        beyond=Beyond(lengths=_BEYOND.lengths, contexts=paper.N_SEARCH, map_points=paper.GRID_POINTS, longer=4)),
+        beyond=Beyond(lengths=_BEYOND.lengths, contexts=paper.N_SEARCH, map_points=paper.GRID_POINTS, longer=4),
+        two_layer=_PAPER_SOFTMAX, two_layer_setting=TwoLayer(dims=(2, 3, 5, 10), seeds=3, contexts=paper.N_SEARCH)),
 }
 
 

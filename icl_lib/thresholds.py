@@ -82,7 +82,7 @@ class Threshold:
 _LOW, _HIGH = grid_optimum_band()
 THRESHOLDS = (
     Threshold(
-        "alignment with a step", "alignment_verdict (chapters 3, 4, 8)",
+        "alignment with a step", "alignment_verdict (chapters 3, 4, 8), two_layer.decide (chapter 10)",
         f"closer than the step at ×{OFF_RATIO_C_ETA:.2f} c_η, ×{OFF_RATIO_C_SIGMA:.2f} c_σ",
         "relative, from the paper: Appendix H calls Eq. 1 at (5, 25) instead of (7.15, 31.07) 'slightly off' "
         "and the differences it makes 'large'. A model counts as doing the step when its preds diff is below, "
@@ -132,10 +132,12 @@ THRESHOLDS = (
         "tens of tests (one per d and class region): 0.1% per test keeps the chance of one false alarm in the "
         "whole chapter at a few percent."),
     Threshold(
-        "intervals", "paired_interval, wilson_interval, compare_with_eq1 (chapters 4, 7, 9)", f"{CONFIDENCE:.0%}",
+        "intervals", "paired_interval, wilson_interval, compare_with_eq1 (chapters 4, 7, 9, 10)", f"{CONFIDENCE:.0%}",
         "the convention of the field; every interval in the book uses it."),
     Threshold(
-        "η(X) matters", "effect_label, adaptive_benefit_verdict (chapter 9)", f"gain > {MIN_GAIN:.0%} of Eq. 1's loss",
+        "a gain matters",
+        "effect_label, adaptive_benefit_verdict (chapter 9), second_layer_gain (chapter 10)",
+        f"gain > {MIN_GAIN:.0%} of the loss (Eq. 1's; the one-layer model's)",
         "a gain below 1% of the loss is smaller than the standard error of a mean loss over the paper's 512 "
         "evaluation contexts (the measured column), so the paper's figures could not have shown it.",
         ("09_beyond", "d2.n100.loss_se_512_relative", "standard error of Eq. 1's mean loss over 512 contexts, d = 2")),
@@ -151,7 +153,8 @@ THRESHOLDS = (
         "about the width of a line on Figure 10's log axis; the rate is fitted over a tenth of the snapshots, "
         "so that batch noise at a constant rate does not read as growth."),
     Threshold(
-        "constructions exact", "construction_verdict (chapter 2)", f"< {CONSTRUCTION_TOLERANCE:g}",
+        "constructions exact", "construction_verdict (chapter 2), the two-layer construction (chapter 10)",
+        f"< {CONSTRUCTION_TOLERANCE:g}",
         "float64: the three computations differ only by rounding, about 1e-16 per operation over a few "
         "thousand operations."),
 )

@@ -43,6 +43,7 @@ chapters = [
     "07_selection_vs_elimination",
     "08_recipe",
     "09_beyond",
+    "10_two_layer",
 ]  # chapters expected in this build
 
 # %% tags=["hide-input"]
@@ -128,14 +129,25 @@ for name, table in pages.items():
 # %% [markdown]
 # ## What goes beyond the paper
 #
-# Three parts of this book answer questions the paper does not ask or leaves open: chapter 4's
+# Four parts of this book answer questions the paper does not ask or leaves open: chapter 4's
 # controls (is the trained model Eq. 1 rather than the simpler Eq. 2 or Eq. 3?), chapter 8
-# (constant learning rates at the book's budget, and both readings of the initialisation) and
-# chapter 9, whose findings, as computed in this build, are:
+# (constant learning rates at the book's budget, and both readings of the initialisation),
+# chapter 9 and chapter 10. Their findings, as computed in this build: chapter 9's (η(X), the d = 10
+# landscape, two classes), then chapter 10's (what a second softmax layer learns).
 
 # %% tags=["hide-input"]
-beyond_notes = Path(results_dir) / "beyond.md"
-Markdown(beyond_notes.read_text()) if "09_beyond" in chapters else None
+beyond_pages = {
+    "09_beyond": ("Chapter 9", "beyond.md"),
+    "10_two_layer": ("Chapter 10", "two_layer.md"),
+}
+Markdown(
+    "\n".join(
+        f"**{title}.**\n\n" + (Path(results_dir) / page).read_text()
+        for chapter, (title, page) in beyond_pages.items()
+        if chapter in chapters
+    )
+)
+
 
 # %% [markdown]
 # ## Every number the chapters wrote

@@ -11,7 +11,8 @@ from icl_lib.readings import INCLUDE_QUERY
 from icl_lib.verdicts import REPRODUCED, Verdict
 
 CHAPTERS = ("01_task", "02_proofs", "03_linear_vs_gd", "04_softmax_vs_kernel_gd", "05_extraction",
-            "06_d10_dynamics", "07_selection_vs_elimination", "08_recipe", "09_beyond")
+            "06_d10_dynamics", "07_selection_vs_elimination", "08_recipe", "09_beyond",
+            "10_two_layer")
 
 
 def parameters(chapter, tmp_path, **changes):
@@ -47,6 +48,8 @@ def test_every_chapters_defaults_pass_and_fill_in_the_profiles_values(chapter, t
             "09_beyond": {"dims": sorted(prof.dims), "lengths": sorted(prof.beyond.lengths),
                           "contexts": prof.beyond.contexts, "min_gain": thresholds.MIN_GAIN,
                           "within": thresholds.NEAR_OPTIMAL},
+            "10_two_layer": {"dims": list(prof.two_layer_setting.dims), "n_seeds": prof.two_layer_setting.seeds,
+                             "contexts": prof.two_layer_setting.contexts, "min_gain": thresholds.MIN_GAIN},
         }.get(chapter, {})
         for name, value in expected.items():
             assert getattr(ch, name) == value, (chapter, profile, name)
@@ -70,6 +73,9 @@ def test_every_chapters_defaults_pass_and_fill_in_the_profiles_values(chapter, t
     ("09_beyond", {"n": 30}, r"n=30 must be one of lengths="),
     ("09_beyond", {"contexts": 10**12}, "contexts"),
     ("09_beyond", {"within": 0}, "within=0"),
+    ("10_two_layer", {"n_seeds": 1}, "n_seeds=1 must be >= 2"),
+    ("10_two_layer", {"contexts": 10**9}, "contexts"),
+    ("10_two_layer", {"min_gain": -0.1}, "min_gain=-0.1"),
     ("01_task", {"seed": -1}, "seed=-1"),
 ])
 def test_a_bad_parameter_is_named_before_any_work(chapter, changes, message, tmp_path):

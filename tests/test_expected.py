@@ -71,7 +71,7 @@ def test_the_thresholds_table_gives_each_a_reason_and_reads_the_measured_value(t
     table = thresholds_table(tmp_path)
     assert len(table.rows) == len(THRESHOLDS)
     measured = {row[0].split(" (")[0]: row[3] for row in table.rows}
-    assert "0.0375 (09_beyond)" in measured["η(X) matters"]
+    assert "0.0375 (09_beyond)" in measured["a gain matters"]
     assert "not computed in this build" in measured["near-optimal set"]  # no 06 results here
 
 
