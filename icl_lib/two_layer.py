@@ -64,7 +64,7 @@ from icl_lib.models import Weights
 from icl_lib.tasks import Contexts
 from icl_lib.thresholds import OFF_RATIO_C_ETA, OFF_RATIO_C_SIGMA
 from icl_lib.validation import check_bool, check_positive_float, check_positive_int
-from icl_lib.verdicts import CANNOT_TELL, NOT_IDENTIFIABLE, OTHER_CLOSER, compare_with_eq1
+from icl_lib.verdicts import CANNOT_TELL, EQ1_CLOSER, NOT_IDENTIFIABLE, OTHER_CLOSER, compare_with_eq1
 
 __all__ = ["TwoLayerSoftmax", "PARAMETER_NAMES", "constructed_weights", "one_step", "residual_steps",
            "functional_steps", "CANDIDATES", "Fit", "fit_candidate", "fit_candidates", "full_twin_logits",
@@ -367,6 +367,12 @@ class Decision:
     outcomes: dict[str, str]
     within: bool
     reason: str
+
+    def outcome_text(self, key: str) -> str:
+        """The comparison of `closest` with candidate `key` in the candidates' names (the outcomes
+        are `compare_with_eq1`'s, whose words name Eq. 1 for `closest`)."""
+        outcome = self.outcomes[key]
+        return {EQ1_CLOSER: f"{_name(self.closest)} closer", OTHER_CLOSER: f"{_name(key)} closer"}.get(outcome, outcome)
 
 
 def decide(per_candidate: dict[str, dict[str, Sequence[float]]], apart: dict[tuple[str, str], float],

@@ -340,7 +340,7 @@ Table.from_records(
         "d": d,
         "implemented": c.decision.implemented,
         "closest": f"({c.decision.closest})",
-        **{f"vs ({k})": outcome for k, outcome in c.decision.outcomes.items()},
+        **{f"vs ({k})": c.decision.outcome_text(k) for k in c.decision.outcomes},
         "why": c.decision.reason,
     }
     for d, c in compared.items()

@@ -160,6 +160,7 @@ def test_rule_names_the_candidate_that_is_closer_on_every_seed():
     decision = decide(per, _FAR, _OFF)
     assert (decision.implemented, decision.closest, decision.within) == ("b", "b", True)
     assert decision.outcomes == {"a": EQ1_CLOSER, "c": EQ1_CLOSER}
+    assert (decision.outcome_text("a"), decision.outcome_text("c")) == ("(b) closer", "(b) closer")
 
 
 def test_rule_says_none_when_the_closest_is_still_far():
@@ -175,6 +176,8 @@ def test_rule_cannot_tell_when_seeds_disagree():
     decision = decide(per, _FAR, _OFF)
     assert decision.implemented == UNDECIDED
     assert CANNOT_TELL in decision.outcomes.values()
+    assert decision.closest == "b"  # closer than (c) on every seed, not than (a)
+    assert {k: decision.outcome_text(k) for k in decision.outcomes} == {"a": CANNOT_TELL, "c": "(b) closer"}
 
 
 def test_rule_names_the_simpler_of_coinciding_candidates():
