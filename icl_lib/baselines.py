@@ -19,8 +19,8 @@ from icl_lib.metrics import per_context_loss
 from icl_lib.tasks import Contexts
 
 __all__ = [
-    "gd_step", "kernel_gd_step", "adaptive_kernel_gd_step", "log_grid", "line_search_gd", "grid_search_adaptive",
-    "grid_search_kernel_gd", "adaptive_grid",
+    "gd_step", "kernel_gd_step", "adaptive_kernel_gd_step", "adaptive_weights", "log_grid", "line_search_gd",
+    "grid_search_adaptive", "grid_search_kernel_gd", "adaptive_grid",
 ]
 
 
@@ -59,14 +59,21 @@ def adaptive_kernel_gd_step(
     exp(c_sigma ||x_q||^2/sqrt(d+C))), as in softmax attention where the query attends to itself;
     the query carries the label 0, so it adds nothing to the numerator.
     """
+    weights = adaptive_weights(ctx, c_sigma, include_query=include_query)  # (*S, B, n[+1])
+    weighted_labels = (weights[..., : ctx.n].unsqueeze(-2) @ ctx.y_onehot()).squeeze(-2)  # (*S, B, C)
+    return _as_coefficient(c_eta, weighted_labels) * weighted_labels
+
+
+def adaptive_weights(ctx: Contexts, c_sigma: float | torch.Tensor, *, include_query: bool = True) -> torch.Tensor:
+    """The query's kernel weights of Eq. 1, softmax_i(c_sigma <x_i, x_q>/sqrt(d+C)): (*S, B, n), or
+    (*S, B, n+1) with the query's own weight last when `include_query`; c_sigma of shape S
+    broadcasts in front."""
     D = ctx.d + ctx.C
     dots = ctx.query_similarity()  # (B, n)
     if include_query:
         dots = torch.cat([dots, (ctx.x_query * ctx.x_query).sum(-1, keepdim=True)], dim=-1)  # (B, n+1)
     c_sigma_t = torch.as_tensor(c_sigma, dtype=dots.dtype, device=dots.device)[..., None, None]
-    weights = torch.softmax(c_sigma_t * dots / math.sqrt(D), dim=-1)  # (*S, B, n[+1])
-    weighted_labels = (weights[..., : ctx.n].unsqueeze(-2) @ ctx.y_onehot()).squeeze(-2)  # (*S, B, C)
-    return _as_coefficient(c_eta, weighted_labels) * weighted_labels
+    return torch.softmax(c_sigma_t * dots / math.sqrt(D), dim=-1)
 
 
 def log_grid(low_exp: float, high_exp: float, num: int = 100, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:

@@ -20,6 +20,7 @@ Chapters: `03_linear_vs_gd`, `04_softmax_vs_kernel_gd`, `05_extraction`, `06_d10
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -413,6 +414,7 @@ def _compiled_step(config: TrainConfig) -> Callable[..., torch.Tensor]:
     return loss_and_grad
 
 
+@functools.cache  # once per process: find_library runs ldconfig
 def keep_freed_memory() -> bool:
     """Let this process reuse the memory it frees instead of handing it back to the system: glibc's
     malloc (mallopt) serves blocks of up to 1 GiB from its heap and trims none of it. Training steps,

@@ -19,7 +19,7 @@ The candidates. Write a_i^sigma(x) = softmax_i(c_sigma <x_i, x> / sqrt(d+C)) for
 point x on the context points (the normaliser also over the query when `include_query`), and
 f_sigma(x) = sum_i a_i^sigma(x) y_i, the adaptive kernel average of the labels.
 
-(a) One step of Eq. 1: logits = c_eta f_sigma(x_q).
+(a) One step of Eq. 1: logits = c_eta f_sigma(x_q) (`icl_lib.baselines.adaptive_kernel_gd_step`).
 
 (b) Two steps of context-adaptive kernel GD, the second on the residuals that a second softmax
     layer can form. Functional GD's second step on the cross-entropy would add
@@ -59,6 +59,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from icl_lib.baselines import adaptive_kernel_gd_step, adaptive_weights
 from icl_lib.metrics import per_context_loss
 from icl_lib.models import Weights
 from icl_lib.tasks import Contexts
@@ -66,7 +67,7 @@ from icl_lib.thresholds import OFF_RATIO_C_ETA, OFF_RATIO_C_SIGMA
 from icl_lib.validation import check_bool, check_positive_float, check_positive_int
 from icl_lib.verdicts import CANNOT_TELL, EQ1_CLOSER, NOT_IDENTIFIABLE, OTHER_CLOSER, compare_with_eq1
 
-__all__ = ["TwoLayerSoftmax", "PARAMETER_NAMES", "constructed_weights", "one_step", "residual_steps",
+__all__ = ["TwoLayerSoftmax", "PARAMETER_NAMES", "constructed_weights", "residual_steps",
            "functional_steps", "CANDIDATES", "Fit", "fit_candidate", "fit_candidates", "full_twin_logits",
            "read_parameters", "Decision", "decide", "NONE", "UNDECIDED", "candidate_predictors",
            "align_with_candidates", "second_layer_gain", "finding_sentence", "read_off", "Comparison",
@@ -181,14 +182,6 @@ def _as_tensor(value: float | torch.Tensor, ctx: Contexts) -> torch.Tensor:
     return torch.as_tensor(value, dtype=ctx.x.dtype, device=ctx.x.device)
 
 
-def one_step(ctx: Contexts, c_eta: float | torch.Tensor, c_sigma: float | torch.Tensor, *,
-             include_query: bool = False) -> torch.Tensor:
-    """Candidate (a), Eq. 1: c_eta f_sigma(x_q); logits (*S, B, C) for parameters of shape S."""
-    y = ctx.y_onehot()
-    a = _attention(ctx, ctx.x_query.unsqueeze(-2), _as_tensor(c_sigma, ctx), include_query)  # (*S, B, 1, n)
-    return _as_tensor(c_eta, ctx)[..., None, None] * (a @ y).squeeze(-2)
-
-
 def _first_step_everywhere(ctx: Contexts, c_sigma1: torch.Tensor, include_query: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """f_sigma1 at the context points (*S, B, n, C) and at the query (*S, B, C)."""
     y = ctx.y_onehot()
@@ -200,12 +193,9 @@ def _first_step_everywhere(ctx: Contexts, c_sigma1: torch.Tensor, include_query:
 def _second_step(ctx: Contexts, c_sigma2: torch.Tensor, residuals: torch.Tensor, query_value: torch.Tensor,
                  include_query: bool) -> torch.Tensor:
     """sum_i a_i^sigma2(x_q) r_i (+ a_q r_q when the query attends to itself): (*S, B, C)."""
-    D = ctx.d + ctx.C
-    dots = ctx.query_similarity()  # (B, n)
     if include_query:
-        dots = torch.cat([dots, (ctx.x_query * ctx.x_query).sum(-1, keepdim=True)], dim=-1)
         residuals = torch.cat([residuals, query_value.unsqueeze(-2)], dim=-2)
-    a = torch.softmax(c_sigma2[..., None, None] * dots / math.sqrt(D), dim=-1)  # (*S, B, M)
+    a = adaptive_weights(ctx, c_sigma2, include_query=include_query)  # (*S, B, M)
     return (a.unsqueeze(-2) @ residuals).squeeze(-2)
 
 
@@ -258,7 +248,7 @@ class Candidate:
 
 
 CANDIDATES = {
-    "a": Candidate("a", "(a) one step of Eq. 1", one_step, ("c_eta", "c_sigma"), (True, True)),
+    "a": Candidate("a", "(a) one step of Eq. 1", adaptive_kernel_gd_step, ("c_eta", "c_sigma"), (True, True)),
     "b": Candidate("b", "(b) two adaptive steps, the second on residuals", residual_steps,
                    ("c_sigma1", "alpha", "c_eta2", "c_sigma2"), (True, False, True, True)),
     "c": Candidate("c", "(c) two functional GD steps on the cross-entropy", functional_steps,

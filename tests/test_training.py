@@ -353,11 +353,14 @@ def test_keep_freed_memory_takes_on_glibc_and_says_so_where_it_cannot(monkeypatc
 
     from icl_lib.training import keep_freed_memory
 
+    keep_freed_memory.cache_clear()
     if platform.libc_ver()[0] == "glibc":
         assert keep_freed_memory() is True
+    keep_freed_memory.cache_clear()
 
     def no_library(*args, **kwargs):
         raise OSError("no C library here")
 
     monkeypatch.setattr(ctypes, "CDLL", no_library)
     assert keep_freed_memory() is False
+    keep_freed_memory.cache_clear()
