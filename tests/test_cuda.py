@@ -30,12 +30,14 @@ def test_device_contexts_are_the_cpu_contexts():
         assert torch.equal(a, b.cpu())
 
 
-@pytest.mark.parametrize("kind", ["softmax", "linear"])
+@pytest.mark.parametrize("kind", ["softmax", "linear", "two_layer"])
 def test_a_cuda_run_ends_where_the_cpu_run_ends(tmp_path, kind):
-    config = replace(CONFIG, kind=kind, clip=1.0 if kind == "softmax" else 1e-3)
+    config = replace(CONFIG, kind=kind, clip=1e-3 if kind == "linear" else 1.0)
     cpu = train(config, runs_dir=tmp_path / "cpu", device="cpu", progress=False)
     gpu = train(config, runs_dir=tmp_path / "cuda", device="cuda", progress=False)
-    for a, b in zip(cpu.weights.as_tuple(), gpu.weights.as_tuple(), strict=True):
+    matrices = [(a, b) for x, y in zip(cpu.member_layers(), gpu.member_layers(), strict=True)
+                for a, b in zip(x.as_tuple(), y.as_tuple(), strict=True)]
+    for a, b in matrices:
         scale = float(a.abs().max())
         assert torch.allclose(a, b.cpu(), rtol=RTOL, atol=RTOL * scale), float((a - b.cpu()).abs().max()) / scale
     assert gpu.history["eval_loss"][-1][0] == pytest.approx(cpu.history["eval_loss"][-1][0], rel=RTOL)
