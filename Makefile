@@ -90,7 +90,8 @@ test: setup
 	$(BIN)/python -m tests.ensure_chromium
 	$(MAKE) execute PROFILE=smoke
 	$(BIN)/jupyter-book build _build/smoke $(JB_FLAGS)
-	BOOK_HTML=_build/smoke/_build/html $(BIN)/pytest tests _build/smoke/executed --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	BOOK_HTML=_build/smoke/_build/html $(BIN)/pytest tests _build/smoke/executed --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
+	  -n auto --maxprocesses 4 --dist loadscope
 
 bench: setup
 	$(BIN)/python benchmarks/throughput.py
