@@ -42,21 +42,25 @@ class Table:
     cell carries its column's name (`data-label`), so that with the class "cards" a phone shows one
     card per row, each value labelled (book/_static/book.css)."""
 
-    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[object]], *, classes: str = "") -> None:
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[object]], *, classes: str = "",
+                 row_classes: Sequence[str] | None = None) -> None:
         self.header, self.classes = tuple(header), classes
         self.rows = [tuple(c if isinstance(c, Link) else str(c) for c in r) for r in rows]
         for row in self.rows:
             if len(row) != len(self.header):
                 raise ValueError(f"a row has {len(row)} cells for {len(self.header)} columns: {row}")
+        self.row_classes = tuple(row_classes) if row_classes is not None else ("",) * len(self.rows)
+        if len(self.row_classes) != len(self.rows):
+            raise ValueError(f"{len(self.row_classes)} row classes for {len(self.rows)} rows")
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, object]], columns: Mapping[str, str] | None = None,
                      formats: Mapping[str, str] | None = None, *, float_format: str = ".4f",
-                     classes: str = "") -> Table:
+                     classes: str = "", row_classes: Sequence[str] | None = None) -> Table:
         """One row per record: `columns` maps each header to a key of the records (None: the first
         record's keys are the headers), `formats` a key to a format spec for its value (".3f",
         "+.3g"); other floats are shown with `float_format`, anything else with str(), and a missing
-        value (None) as "—"."""
+        value (None) as "—". `row_classes`: one HTML class per row (for the page's style sheet)."""
         records, formats = list(records), dict(formats or {})
         columns = dict(columns) if columns is not None else {key: key for key in (records[0] if records else {})}
 
@@ -72,7 +76,8 @@ class Table:
                 return format(value, formats[key])
             return format(value, float_format) if isinstance(value, float) else str(value)
 
-        return cls(tuple(columns), [[cell(r, key) for key in columns.values()] for r in records], classes=classes)
+        return cls(tuple(columns), [[cell(r, key) for key in columns.values()] for r in records], classes=classes,
+                   row_classes=row_classes)
 
     def _repr_html_(self) -> str:
         def cell(label: str, value: str | Link) -> str:
@@ -81,8 +86,9 @@ class Table:
             return f'<td data-label="{html.escape(label)}">{text}</td>'
 
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(cell(h, c) for h, c in zip(self.header, row, strict=True)) + "</tr>"
-                       for row in self.rows)
+        body = "".join((f'<tr class="{html.escape(kind)}">' if kind else "<tr>")
+                       + "".join(cell(h, c) for h, c in zip(self.header, row, strict=True)) + "</tr>"
+                       for row, kind in zip(self.rows, self.row_classes, strict=True))
         return f'<table class="table book-table {self.classes}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
     def __repr__(self) -> str:

@@ -491,14 +491,19 @@ def landscape_finding(per_set: Sequence[dict[str, object]], *, reference_loss: f
 def claims_table(records: Sequence[dict[str, object]]) -> Table:
     """Every claim on one screen (the introduction): the verdict, the claim, what the paper shows
     or states, what this build found (its summary), the share of the paper's budget and the seeds
-    behind ours, and a link to the chapter. Cells carry their column's name, so on a phone each claim
-    becomes a card."""
+    behind ours, and a link to the chapter. Each row carries its verdict as a class (the page colours
+    it) and each cell its column's name, so on a phone each claim becomes a card."""
+    def budget(v: dict[str, object]) -> str:
+        if seeds_of(v) == budget_share(v) == "—":
+            return "no training"
+        share = budget_share(v).replace(" of the paper's ", " of ")  # the column's name says whose
+        return f"{share}; {seeds_of(v)}"
+
     return Table.from_records(
         ({"verdict": v["verdict"], "claim": v["title"], "the paper": v["paper_value"], "this book": v["summary"],
-          "budget; seeds": "no training" if seeds_of(v) == budget_share(v) == "—"
-          else f"{budget_share(v)}; {seeds_of(v)}",
+          "share of the paper's budget; seeds": budget(v),
           "ch.": Link(str(v["chapter"])[:2], f"../executed/{v['chapter']}.html")} for v in records),
-        classes="cards claims")
+        classes="cards claims", row_classes=[str(v["verdict"]).replace(" ", "-") for v in records])
 
 
 def criteria_table(records: Sequence[dict[str, object]]) -> Table:

@@ -153,3 +153,7 @@ def test_table_cells_carry_their_column_and_links_render_in_html_and_markdown():
     assert '<td data-label="ch."><a href="../executed/04.html">04</a></td>' in html and 'class="table book-table cards"' in html
     assert table.markdown().splitlines()[-1] == "| &lt;b&gt;x&lt;/b&gt; | [04](../executed/04.html) |"
     assert repr(table).splitlines()[-1] == "<b>x</b> | 04"
+    rows = Table(("a",), [("1",), ("2",)], row_classes=["", 'x"><script>'])._repr_html_()
+    assert "<tr><td" in rows and '<tr class="x&quot;&gt;&lt;script&gt;">' in rows  # a class is escaped too
+    with pytest.raises(ValueError, match="1 row classes for 2 rows"):
+        Table(("a",), [("1",), ("2",)], row_classes=["x"])

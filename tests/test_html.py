@@ -314,10 +314,13 @@ def test_search_results_quote_prose_not_code_or_tex(browser):
 
 def test_the_introduction_opens_with_every_claim(browser):
     """The introduction's first screen shows the list of claims (each with the paper's number, ours,
-    the verdict, the budget and the seeds), one row per verdict of the summary page."""
+    the verdict, the budget and the seeds), one row per verdict of the summary page, and the whole
+    list is at most one screen tall at 1280 x 800."""
     page, _ = _open(browser, "book/intro.html", width=1280, height=800)
     table = page.locator("main table.claims")
-    assert table.count() == 1 and table.bounding_box()["y"] < 800
+    assert table.count() == 1
+    box = table.bounding_box()
+    assert box["y"] < 800 and box["height"] <= 800, box
     assert page.eval_on_selector("main table.claims thead", "e => e.innerText").split("\t")[:4] == [
         "verdict", "claim", "the paper", "this book"]
     summary, _ = _open(browser, "executed/99_summary.html")

@@ -410,6 +410,9 @@ def test_summaries_seeds_and_the_claims_table_say_what_was_found_in_few_words():
     assert record["paper_value"].startswith("cos sim → 1") and seeds_of(record) == "2 seeds per d"
     proof = construction_verdict("prop_3_1", {"Prop. 3.1": 2e-16}, tolerance=1e-12, setting="512 contexts").as_record()
     table = claims_table([record | {"chapter": "04_softmax"}, proof | {"chapter": "02_proofs"}])
-    assert table.rows[0][4] == "0.075% of the paper's 2,000,000 × 2048; 2 seeds per d"
+    assert table.rows[0][4] == "0.075% of 2,000,000 × 2048; 2 seeds per d"  # the column says whose budget
     assert table.rows[1][3:5] == ("largest difference 2.0e-16", "no training")
     assert str(table.rows[1][5]) == "02" and table.rows[1][5].href == "../executed/02_proofs.html"
+    html = table._repr_html_()  # each row carries its verdict, which the page colours
+    assert f'<tr class="{record["verdict"].replace(" ", "-")}"><td data-label="verdict">{record["verdict"]}</td>' in html
+    assert '<tr class="reproduced"><td data-label="verdict">reproduced</td>' in html
