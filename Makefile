@@ -58,7 +58,7 @@ execute: sync tree
 	done
 	echo $(PROFILE) > $(TREE)/executed/PROFILE
 	$(MAKE) plan PROFILE=$(PROFILE)
-	$(BIN)/python -m icl_lib.status $(TREE)/executed $(TREE)/results/status.md $(TREE)/build.log
+	$(BIN)/python -m icl_lib.status $(TREE)/executed $(TREE)/results/status.md $(TREE)/build.log $(TREE)/train.log
 	$(BIN)/python -m icl_lib.thresholds $(TREE)/results/thresholds.md $(TREE)/results
 	$(BIN)/python -m icl_lib.expected $(TREE)/results --profile $(PROFILE)
 
@@ -70,8 +70,10 @@ book: setup
 # Every run the chapters need, trained first on one single-threaded Dask worker per core (or on the
 # cluster at SCHEDULER): two runs at a time beat one run on both cores (benchmarks/README.md); the
 # chapters then read them from the cache.
-train: setup
-	$(BIN)/python -m icl_lib.sweep train --profile $(PROFILE) --scheduler $(or $(SCHEDULER),local)
+train: setup tree
+	rm -f $(TREE)/train.log
+	ICL_PROGRESS_LOG=$(abspath $(TREE))/train.log \
+	  $(BIN)/python -m icl_lib.sweep train --profile $(PROFILE) --scheduler $(or $(SCHEDULER),local)
 
 # The cost plans of the book and paper profiles (every run, cached or not, estimated CPU-hours),
 # shown on the book's rerun page.

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-__all__ = ["LOG_ENV", "LOG_EVERY", "terminal", "log_line", "duration_text", "RunsProgress"]
+__all__ = ["LOG_ENV", "LOG_EVERY", "terminal", "log_line", "duration_text", "RunsProgress", "PoolProgress"]
 
 LOG_ENV = "ICL_PROGRESS_LOG"
 LOG_EVERY = 30.0  # seconds between two lines about one run in the log: a long run shows it lives
@@ -101,6 +101,48 @@ class RunsProgress:
         if os.environ.get(LOG_ENV) and now - self.last_line >= LOG_EVERY and self.bar is None:
             self.last_line = now
             log_line(f"  run {self.index + 1}/{len(self.labels)}: step {step:,}/{total:,}, about {duration_text(left)} left")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.labels:
+            log_line(f"trained {len(self.labels)} run(s) in {duration_text(time.monotonic() - self.started)}")
+
+
+class PoolProgress:
+    """Progress of `train_all` training runs as tasks of an executor (Dask workers), several at a
+    time: `done(i)` when run i has finished, `close()` after the last. One live line on a terminal
+    (runs done out of all, the last one finished, the time left) and one line per finished run in the
+    log. `seconds` are the runs' estimated seconds (None where no rate was measured), `workers` the
+    runs trained at once; the time left is the estimate of the runs not done, corrected by how fast
+    the finished ones went against theirs."""
+
+    def __init__(self, labels: Sequence[str], seconds: Sequence[float | None], *, workers: int) -> None:
+        self.labels, self.seconds, self.workers = list(labels), list(seconds), max(1, workers)
+        self.finished: list[int] = []
+        self.started = time.monotonic()
+        screen = terminal()
+        self.bar = None if screen is None else tqdm(total=len(self.labels), file=screen, dynamic_ncols=True, leave=False,
+                                                    bar_format="runs {n}/{total} |{bar:20}| {postfix}")
+        log_line(f"training {len(self.labels)} run(s) on {self.workers} worker(s); about "
+                 f"{duration_text(self._left())} by the measured rates")
+
+    def _left(self) -> float | None:
+        if any(s is None for s in self.seconds):
+            return None
+        rest = sum(s for i, s in enumerate(self.seconds) if i not in self.finished) / self.workers
+        done = sum(self.seconds[i] for i in self.finished) / self.workers
+        elapsed = time.monotonic() - self.started
+        return rest * (elapsed / done if done > 0 and elapsed > 0 else 1.0)
+
+    def done(self, index: int) -> None:
+        self.finished.append(index)
+        left = self._left()
+        text = f"{self.labels[index]} trained; about {duration_text(left)} left"
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(text, refresh=True)
+        log_line(f"run {len(self.finished)}/{len(self.labels)}: {text}")
 
     def close(self) -> None:
         if self.bar is not None:

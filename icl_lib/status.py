@@ -50,10 +50,10 @@ def training_seconds(log: str | Path) -> float:
     return total
 
 
-def status_markdown(executed: str | Path, log: str | Path | None = None) -> str:
+def status_markdown(executed: str | Path, log: str | Path | None = None, train_log: str | Path | None = None) -> str:
     """The status page's table (Markdown) for the executed notebooks in `executed`, and the
     environment the page was written in; with the build's progress `log`, the share of the wall
-    time spent training."""
+    time spent training; with `make train`'s log (`train_log`), the runs trained before the chapters."""
     notebooks = sorted(Path(executed).glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
         raise ValueError(f"no executed chapters in {executed}")
@@ -69,21 +69,36 @@ def status_markdown(executed: str | Path, log: str | Path | None = None) -> str:
     summary = f"All chapters: {duration_text(total)}" + (
         f", of which training {duration_text(trained)} ({trained / total:.0%}); the rest is analysis, figures and "
         "reading cached runs." if trained else "; every run came from the cache (or no training log was kept).")
+    first = _trained_first(train_log)
     cache = (f"Analysis cache (`analysis/`, `icl_lib.analysis_cache`): {hits} searches read, {computed} computed."
              if hits or computed else "")
     return "\n".join([
         table.markdown(), "",
-        summary, "", *([cache, ""] if cache else []),
+        summary, "", *([first, ""] if first else []), *([cache, ""] if cache else []),
         f"- Library: `icl_lib` {icl_lib.__version__}; sampler version {SAMPLER_VERSION.split(':')[0]}; "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         f"- Machine: {machine}; the build's processes used {os.cpu_count()} cores",
         f"- Page written: {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}", ""])
 
 
-def write_status(executed: str | Path, out: str | Path, log: str | Path | None = None) -> Path:
-    """Write `status_markdown(executed, log)` to `out` (atomically)."""
+def _trained_first(train_log: str | Path | None) -> str:
+    """What `make train` did before the chapters, from its log: "" where it kept none or trained nothing."""
+    import re
+
+    path = Path(train_log) if train_log is not None else None
+    text = path.read_text() if path is not None and path.is_file() else ""
+    found = re.search(r"training (\d+) run\(s\) on (\d+) worker", text)
+    if not found:
+        return ""
+    return (f"Before the chapters, `make train` trained {found.group(1)} run(s) on {found.group(2)} worker(s) "
+            f"in {duration_text(training_seconds(path))}.")
+
+
+def write_status(executed: str | Path, out: str | Path, log: str | Path | None = None,
+                 train_log: str | Path | None = None) -> Path:
+    """Write `status_markdown(executed, log, train_log)` to `out` (atomically)."""
     out = Path(out)
-    text = status_markdown(executed, log)
+    text = status_markdown(executed, log, train_log)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda f: f.write(text.encode()))
     return out
@@ -113,7 +128,8 @@ if __name__ == "__main__":  # python -m icl_lib.status <executed dir> <out.md> |
     if len(sys.argv) == 4 and sys.argv[1] == "--line":
         log_line(chapter_line(sys.argv[2], sys.argv[3]))
         raise SystemExit(0)
-    if len(sys.argv) not in (3, 4):
-        raise SystemExit("usage: python -m icl_lib.status <executed notebooks folder> <status.md to write> [build.log]\n"
+    if len(sys.argv) not in (3, 4, 5):
+        raise SystemExit("usage: python -m icl_lib.status <executed notebooks folder> <status.md to write> "
+                         "[build.log [train.log]]\n"
                          "       python -m icl_lib.status --line <executed notebook> <results folder>")
-    print(write_status(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else None))
+    print(write_status(*sys.argv[1:3], *sys.argv[3:5]))

@@ -37,11 +37,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, as_completed
 from pathlib import Path
 from typing import TypeVar
 
-from icl_lib.progress import RunsProgress, log_line
+from icl_lib.progress import PoolProgress, RunsProgress, log_line
 from icl_lib.runs import Run
 from icl_lib.training import TrainConfig, resolve_device, run_key, train
 from icl_lib.validation import check_scheduler
@@ -238,7 +238,7 @@ def train_all(configs: Sequence[TrainConfig], *, runs_dir: str | Path, executor:
                 return train_all(configs, runs_dir=runs_dir, executor=executor, device=device,
                                  stale_after=stale_after, threads=1 if threads is None else threads)
     if executor is None:
-        progress = RunsProgress([f"{c.kind} d={c.d}" + (f" ×{c.ensemble}" if c.ensemble > 1 else "") for c in todo],
+        progress = RunsProgress(_labels(todo),
                                 [c.steps for c in todo], [estimated_seconds(c) for c in todo],
                                 cores=threads or os.cpu_count() or 1)
         try:
@@ -247,13 +247,30 @@ def train_all(configs: Sequence[TrainConfig], *, runs_dir: str | Path, executor:
                 train_claimed(config, runs_dir, device, stale_after=stale_after, threads=threads, on_eval=progress.step)
         finally:
             progress.close()
-    else:
-        futures = [executor.submit(train_claimed, config, runs_dir, device, stale_after=stale_after, threads=threads)
-                   for config in todo]
-        for future in futures:
-            future.result()  # a task's error is raised here, with its traceback
+    elif todo:
+        progress = PoolProgress(_labels(todo), [estimated_seconds(c) for c in todo], workers=_workers(executor))
+        futures = {executor.submit(train_claimed, config, runs_dir, device, stale_after=stale_after, threads=threads): i
+                   for i, config in enumerate(todo)}
+        try:
+            for future in as_completed(futures):
+                future.result()  # a task's error is raised here, with its traceback
+                progress.done(futures[future])
+        finally:
+            progress.close()
     device = resolve_device(device)
     return [train(config, runs_dir=runs_dir, device=device, progress=False) for config in configs]
+
+
+def _labels(configs: Sequence[TrainConfig]) -> list[str]:
+    return [f"{c.kind} d={c.d}" + (f" ×{c.ensemble}" if c.ensemble > 1 else "") for c in configs]
+
+
+def _workers(executor: Executor) -> int:
+    """How many runs `executor` trains at once: a Dask client's worker threads, a pool's workers."""
+    client = getattr(executor, "_client", None)
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    return max(1, getattr(executor, "_max_workers", 1))
 
 
 def train_each(configs: Mapping[K, TrainConfig], **options: object) -> dict[K, Run]:

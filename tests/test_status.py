@@ -66,3 +66,14 @@ def test_the_status_gives_the_share_of_training_from_the_build_log(tmp_path):
     assert "All chapters: 3 min 20 s, of which training 2 min 00 s (60%)" in text
     assert "2 searches read, 1 computed" in text
     assert "every run came from the cache" in status_markdown(tmp_path, tmp_path / "missing.log")
+
+
+def test_the_status_says_what_make_train_did_before_the_chapters(tmp_path):
+    _notebook(tmp_path / "03_linear.ipynb", "Linear", 20.0)
+    train = tmp_path / "train.log"
+    train.write_text("10:00:00 training 50 run(s) on 2 worker(s); about 30 min 00 s by the measured rates\n"
+                     "10:10:00 run 1/50: linear d=2 trained; about 20 min 00 s left\n"
+                     "10:31:05 trained 50 run(s) in 31 min 05 s\n")
+    text = status_markdown(tmp_path, tmp_path / "build.log", train)
+    assert "Before the chapters, `make train` trained 50 run(s) on 2 worker(s) in 31 min 05 s." in text
+    assert "make train" not in status_markdown(tmp_path, tmp_path / "build.log", tmp_path / "none.log")

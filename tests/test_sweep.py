@@ -345,3 +345,37 @@ def test_the_time_left_follows_how_fast_the_run_actually_goes(monkeypatch):
     clock[0] += 60.0  # half of run a took 60 s where the plan said 30: twice as slow
     assert p._left(0.5) == pytest.approx(2 * (30.0 + 60.0))
     p.close()
+
+
+def test_runs_trained_by_an_executor_report_each_one_done_to_the_log(tmp_path, monkeypatch):
+    """make train's runs are tasks of Dask workers: the log (and a terminal's live line) gets a line
+    per finished run with the time left, and the total the status page reads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from icl_lib import progress
+
+    log = tmp_path / "train.log"
+    monkeypatch.setenv(progress.LOG_ENV, str(log))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        train_all(CONFIGS, runs_dir=tmp_path / "runs", executor=pool, device="cpu", threads=1)
+    lines = log.read_text().splitlines()
+    assert re.search(rf"training {len(CONFIGS)} run\(s\) on 2 worker\(s\); about .* by the measured rates", lines[0])
+    done = [re.search(r"run (\d+)/(\d+): (.*) trained; about (.*) left", line) for line in lines[1:-1]]
+    assert [(m.group(1), m.group(2)) for m in done] == [(str(i), str(len(CONFIGS))) for i in range(1, len(CONFIGS) + 1)]
+    assert sorted(m.group(3) for m in done) == sorted(
+        f"{c.kind} d={c.d}" + (f" ×{c.ensemble}" if c.ensemble > 1 else "") for c in CONFIGS)
+    assert done[-1].group(4) == "0 s" and re.search(rf"trained {len(CONFIGS)} run\(s\) in ", lines[-1])
+
+
+def test_the_pools_time_left_scales_the_plan_by_how_fast_the_finished_runs_went(monkeypatch):
+    from icl_lib import progress
+
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    p = progress.PoolProgress(["a", "b", "c", "d"], [60.0, 60.0, 60.0, 60.0], workers=2)
+    assert p._left() == pytest.approx(120.0)  # the plan alone: 240 s of runs on 2 workers
+    clock[0] = 90.0  # two runs done in 90 s where the plan said 60 s: half as fast again
+    p.done(0)
+    p.done(1)
+    assert p._left() == pytest.approx(90.0)
+    assert progress.PoolProgress(["a"], [None], workers=2)._left() is None  # no rate measured: unknown
