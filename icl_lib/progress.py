@@ -103,10 +103,16 @@ class RunsProgress:
             log_line(f"  run {self.index + 1}/{len(self.labels)}: step {step:,}/{total:,}, about {duration_text(left)} left")
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        if self.labels:
-            log_line(f"trained {len(self.labels)} run(s) in {duration_text(time.monotonic() - self.started)}")
+        _close(self.bar, len(self.labels), self.started)
+
+
+def _close(bar: tqdm | None, runs: int, started: float) -> None:
+    """The end of a training phase: the live line goes, and the log gets the total, in the words
+    the status page reads ("trained N run(s) in ...")."""
+    if bar is not None:
+        bar.close()
+    if runs:
+        log_line(f"trained {runs} run(s) in {duration_text(time.monotonic() - started)}")
 
 
 class PoolProgress:
@@ -145,7 +151,4 @@ class PoolProgress:
         log_line(f"run {len(self.finished)}/{len(self.labels)}: {text}")
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        if self.labels:
-            log_line(f"trained {len(self.labels)} run(s) in {duration_text(time.monotonic() - self.started)}")
+        _close(self.bar, len(self.labels), self.started)
