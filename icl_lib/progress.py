@@ -136,10 +136,12 @@ class PoolProgress:
     def _left(self) -> float | None:
         if any(s is None for s in self.seconds):
             return None
-        rest = sum(s for i, s in enumerate(self.seconds) if i not in self.finished) / self.workers
-        done = sum(self.seconds[i] for i in self.finished) / self.workers
+        done = sum(self.seconds[i] for i in self.finished)
+        rest = sum(self.seconds) - done
         elapsed = time.monotonic() - self.started
-        return rest * (elapsed / done if done > 0 and elapsed > 0 else 1.0)
+        if done > 0 and elapsed > 0:
+            return rest * elapsed / done  # at the pace the finished runs went
+        return rest / self.workers  # the plan alone
 
     def done(self, index: int) -> None:
         self.finished.append(index)
